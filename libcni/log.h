@@ -1,0 +1,39 @@
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+namespace cni {
+
+// Logs never go to stdout (stdout carries the result). A Logger writes to the stream it is
+// given (stderr in main) or, when the config names a logFile, appends there instead.
+class Logger {
+ public:
+  enum class Level { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
+
+  explicit Logger(std::ostream& sink, Level level = Level::kWarning);
+  // Redirects to `path` (append, 0600); on failure keeps the current sink and says so there.
+  void open_file(const std::string& path);
+  void set_level(Level level) { level_ = level; }
+  // "error", "warning", "info", "debug" (also "panic" -> error); unknown names are ignored.
+  void set_level(std::string_view name);
+  // Tag prepended to every line, e.g. "macvlan[ADD 8f2c...]".
+  void set_tag(std::string tag) { tag_ = std::move(tag); }
+
+  void error(std::string_view msg) { write(Level::kError, msg); }
+  void warning(std::string_view msg) { write(Level::kWarning, msg); }
+  void info(std::string_view msg) { write(Level::kInfo, msg); }
+  void debug(std::string_view msg) { write(Level::kDebug, msg); }
+
+ private:
+  void write(Level level, std::string_view msg);
+  std::ostream* sink_;
+  std::unique_ptr<std::ofstream> file_;
+  Level level_;
+  std::string tag_;
+};
+
+}  // namespace cni

@@ -1,0 +1,205 @@
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "libcni/error.h"
+#include "libcni/skel.h"
+
+using nlohmann::json;
+
+namespace {
+
+// An ExecRunner that must not be called: skel itself never execs anything.
+class NoExec : public cni::ExecRunner {
+ public:
+  cni::ExecResult run(const std::string& path, const cni::EnvMap&, std::string_view) override {
+    FAIL("unexpected exec of " << path);
+    return {};
+  }
+};
+
+struct Outcome {
+  int rc;
+  std::string out;
+  std::string err;
+  json error() const { return json::parse(out); }
+};
+
+struct Calls {
+  std::vector<std::string> verbs;
+  std::optional<std::vector<cni::Attachment>> gc_valid;
+  bool gc_called = false;
+};
+
+cni::Plugin test_plugin(Calls& calls) {
+  cni::Plugin p;
+  p.name = "testplug";
+  p.about = "strait testplug";
+  p.cni_args = {"IP"};
+  p.add = [&](const cni::CmdArgs& a) {
+    calls.verbs.push_back("ADD " + a.env.ifname);
+    cni::Result r;
+    r.interfaces.push_back({a.env.ifname, "aa:bb:cc:dd:ee:ff", 1500, a.env.netns, "", ""});
+    r.ips.push_back({cni::IpNet::parse("10.1.0.5/24"), cni::IpAddress::parse("10.1.0.1"), 0});
+    if (a.conf.raw.value("fail", false)) throw cni::Error(107, "boom", "more");
+    if (a.conf.raw.value("crash", false)) throw std::runtime_error("unexpected");
+    return r;
+  };
+  p.del = [&](const cni::CmdArgs&) { calls.verbs.push_back("DEL"); };
+  p.check = [&](const cni::CmdArgs&) { calls.verbs.push_back("CHECK"); };
+  p.status = [&](const cni::CmdArgs&) { calls.verbs.push_back("STATUS"); };
+  p.gc = [&](const cni::CmdArgs&, const std::optional<std::vector<cni::Attachment>>& v) {
+    calls.gc_called = true;
+    calls.gc_valid = v;
+  };
+  return p;
+}
+
+Outcome run(const cni::Plugin& p, const cni::EnvMap& env, const std::string& input) {
+  std::ostringstream out, err;
+  NoExec exec;
+  int rc = cni::skel_run(p, cni::Io{env, input, out, err, exec});
+  return {rc, out.str(), err.str()};
+}
+
+cni::EnvMap env_for(const std::string& cmd) {
+  return {{"CNI_COMMAND", cmd},
+          {"CNI_CONTAINERID", "c1"},
+          {"CNI_NETNS", "/run/netns/p"},
+          {"CNI_IFNAME", "net1"},
+          {"CNI_PATH", "/nonexistent"}};
+}
+
+std::string conf(const std::string& version, const std::string& extra = "") {
+  return R"({"cniVersion":")" + version + R"(","name":"n","type":"testplug")" + extra + "}";
+}
+
+}  // namespace
+
+TEST_CASE("VERSION answers for any stdin", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  for (const char* input : {"", "{\"cniVersion\":\"x\"}", "garbage"}) {
+    auto o = run(p, {{"CNI_COMMAND", "VERSION"}, {"CNI_NETNS", "dummy"}}, input);
+    CHECK(o.rc == 0);
+    auto j = json::parse(o.out);
+    CHECK(j["cniVersion"] == "1.1.0");
+    CHECK(j["supportedVersions"] == json({"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
+  }
+  CHECK(calls.verbs.empty());
+}
+
+TEST_CASE("an empty CNI_COMMAND prints the about line on stderr", "[skel]") {
+  Calls calls;
+  auto o = run(test_plugin(calls), {}, "");
+  CHECK(o.rc == 0);
+  CHECK(o.out.empty());
+  CHECK_THAT(o.err, Catch::Contains("strait testplug"));
+}
+
+TEST_CASE("ADD prints the result in the config's version", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  auto old = run(p, env_for("ADD"), conf("0.3.1"));
+  REQUIRE(old.rc == 0);
+  auto j = json::parse(old.out);
+  CHECK(j["cniVersion"] == "0.3.1");
+  CHECK(j["ips"][0]["version"] == "4");
+  CHECK_FALSE(j["interfaces"][0].contains("mtu"));
+  auto now = run(p, env_for("ADD"), conf("1.1.0"));
+  REQUIRE(now.rc == 0);
+  j = json::parse(now.out);
+  CHECK(j["cniVersion"] == "1.1.0");
+  CHECK_FALSE(j["ips"][0].contains("version"));
+  CHECK(j["interfaces"][0]["mtu"] == 1500);
+  CHECK(calls.verbs == std::vector<std::string>{"ADD net1", "ADD net1"});
+}
+
+TEST_CASE("errors become the error JSON on stdout with exit 1", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  auto o = run(p, env_for("ADD"), conf("1.0.0", R"(,"fail":true)"));
+  CHECK(o.rc == 1);
+  auto e = o.error();
+  CHECK(e == json{{"cniVersion", "1.0.0"}, {"code", 107}, {"msg", "boom"}, {"details", "more"}});
+  CHECK_THAT(o.err, Catch::Contains("boom"));  // also logged on stderr
+
+  auto crash = run(p, env_for("ADD"), conf("1.0.0", R"(,"crash":true)"));
+  CHECK(crash.rc == 1);
+  CHECK(crash.error()["code"] == cni::kErrInternal);
+  CHECK(crash.error()["msg"] == "unexpected");
+
+  auto bad_json = run(p, env_for("ADD"), "{nope");
+  CHECK(bad_json.rc == 1);
+  CHECK(bad_json.error()["code"] == cni::kErrDecode);
+  CHECK(bad_json.error()["cniVersion"] == "1.1.0");
+
+  auto env = env_for("ADD");
+  env.erase("CNI_NETNS");
+  auto no_netns = run(p, env, conf("1.0.0"));
+  CHECK(no_netns.rc == 1);
+  CHECK(no_netns.error()["code"] == cni::kErrInvalidEnv);
+  CHECK_THAT(no_netns.error()["msg"].get<std::string>(), Catch::Contains("CNI_NETNS"));
+}
+
+TEST_CASE("CHECK needs 0.4.0, STATUS and GC need 1.1.0", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  auto check_old = run(p, env_for("CHECK"), conf("0.3.1"));
+  CHECK(check_old.rc == 1);
+  CHECK(check_old.error()["code"] == cni::kErrIncompatibleVersion);
+  CHECK(run(p, env_for("CHECK"), conf("0.4.0")).rc == 0);
+  for (const char* cmd : {"STATUS", "GC"}) {
+    auto o = run(p, env_for(cmd), conf("1.0.0"));
+    CHECK(o.rc == 1);
+    CHECK(o.error()["code"] == 1);
+    CHECK(run(p, env_for(cmd), conf("1.1.0")).rc == 0);
+  }
+  CHECK(calls.verbs == std::vector<std::string>{"CHECK", "STATUS"});
+  CHECK(calls.gc_called);
+}
+
+TEST_CASE("GC gets absent vs empty attachments", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  REQUIRE(run(p, env_for("GC"), conf("1.1.0")).rc == 0);
+  CHECK_FALSE(calls.gc_valid.has_value());
+  REQUIRE(run(p, env_for("GC"), conf("1.1.0", R"(,"cni.dev/valid-attachments":[])")).rc == 0);
+  REQUIRE(calls.gc_valid.has_value());
+  CHECK(calls.gc_valid->empty());
+}
+
+TEST_CASE("DEL works without CNI_NETNS; unknown CNI_ARGS are refused", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  auto env = env_for("DEL");
+  env.erase("CNI_NETNS");
+  CHECK(run(p, env, conf("1.0.0")).rc == 0);
+  env["CNI_ARGS"] = "FOO=1";
+  auto o = run(p, env, conf("1.0.0"));
+  CHECK(o.rc == 1);
+  CHECK(o.error()["code"] == cni::kErrInvalidEnv);
+  env["CNI_ARGS"] = "IgnoreUnknown=1;FOO=1;IP=10.1.0.9";
+  CHECK(run(p, env, conf("1.0.0")).rc == 0);
+  CHECK(calls.verbs == std::vector<std::string>{"DEL", "DEL"});
+}
+
+TEST_CASE("logFile in the config receives the log instead of stderr", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  char tmpl[] = "/tmp/strait-skel-log-XXXXXX";
+  int fd = mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  close(fd);
+  auto o = run(p, env_for("ADD"),
+               conf("1.0.0", std::string(R"(,"fail":true,"logFile":")") + tmpl + "\""));
+  CHECK(o.rc == 1);
+  CHECK(o.err.empty());
+  std::ifstream in(tmpl);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK_THAT(text, Catch::Contains("boom") && Catch::Contains("testplug[ADD c1]"));
+  unlink(tmpl);
+}
