@@ -1,0 +1,111 @@
+#include "plugins/macvlan/macvlan_config.h"
+
+#include <limits>
+
+#include "libcni/error.h"
+#include "libcni/fields.h"
+
+namespace macvlan {
+
+namespace {
+
+constexpr char kModes[] = "bridge, private, vepa, passthru";
+
+std::optional<cni::MacvlanMode> parse_mode(const std::string& name) {
+  // Upstream's modeFromString: "" is bridge; "source" needs an address list this plugin
+  // has no key for, so it is refused like any unknown name.
+  if (name.empty()) return cni::MacvlanMode::kBridge;
+  auto mode = cni::parse_macvlan_mode(name);
+  if (!mode || *mode == cni::MacvlanMode::kSource) return std::nullopt;
+  return mode;
+}
+
+}  // namespace
+
+std::optional<cni::MacAddress> parse_unicast_mac(const std::string& text, std::string* why) {
+  auto mac = cni::MacAddress::try_parse(text);
+  if (!mac) {
+    *why = "is not a MAC address (expected aa:bb:cc:dd:ee:ff)";
+    return std::nullopt;
+  }
+  // The kernel refuses both for a macvlan (EADDRNOTAVAIL); say why before creating anything.
+  if (mac->is_multicast()) {
+    *why = "is a multicast address (the lowest bit of the first byte is set)";
+    return std::nullopt;
+  }
+  if (mac->is_zero()) {
+    *why = "is the zero address";
+    return std::nullopt;
+  }
+  return mac;
+}
+
+IpamChoice parse_ipam_choice(const cni::NetConf& conf) {
+  IpamChoice choice;
+  cni::Fields ipam(conf.ipam, "ipam");
+  // `{}` (or no ipam at all, for the lenient verbs) is upstream's "interface only".
+  if (ipam.object_json().empty()) {
+    choice.l2_only = true;
+    return choice;
+  }
+  choice.type = ipam.required_str("type");
+  return choice;
+}
+
+MacvlanConfig parse_config(const cni::NetConf& conf, const cni::CniArgs& cni_args) {
+  cni::Fields f(conf.raw, "");
+  MacvlanConfig c;
+
+  c.master = f.str_or("master", "");
+
+  const std::string mode = f.str_or("mode", "");
+  auto parsed_mode = parse_mode(mode);
+  if (!parsed_mode) f.fail("mode", cni::quote_value(mode) + " is not one of " + kModes);
+  c.mode = *parsed_mode;
+
+  c.mtu = static_cast<int>(f.integer("mtu", 0, std::numeric_limits<int>::max()).value_or(0));
+  c.link_in_container = f.boolean_or("linkInContainer", false);
+
+  if (auto q = f.uinteger("bcqueuelen", std::numeric_limits<uint32_t>::max()); q && *q > 0) {
+    c.bcqueuelen = static_cast<uint32_t>(*q);
+  }
+
+  // The documented contract (upstream README): ipam is required, `{}` for an interface
+  // without addresses. A config that forgot it fails here instead of giving a pod an
+  // interface without an address.
+  if (conf.ipam.is_null()) {
+    f.fail("ipam", "is required (use {} for an interface without IP addresses)");
+  }
+  IpamChoice ipam = parse_ipam_choice(conf);
+  c.l2_only = ipam.l2_only;
+  c.ipam_type = ipam.type;
+
+  // Every MAC source is validated, the winner is runtimeConfig.mac > CNI_ARGS MAC > mac
+  // (upstream loadConf). Empty strings mean "not given", as upstream's omitempty.
+  std::string why;
+  if (auto text = f.str("mac"); text && !text->empty()) {
+    auto mac = parse_unicast_mac(*text, &why);
+    if (!mac) f.fail("mac", cni::quote_value(*text) + " " + why);
+    c.mac = mac;
+    c.mac_source = MacSource::kConfig;
+  }
+  if (auto text = cni_args.get("MAC"); text && !text->empty()) {
+    auto mac = parse_unicast_mac(*text, &why);
+    if (!mac) {
+      throw cni::Error(cni::kErrInvalidEnv, "CNI_ARGS MAC " + cni::quote_value(*text) + " " + why);
+    }
+    c.mac = mac;
+    c.mac_source = MacSource::kCniArgs;
+  }
+  if (auto rc = f.object("runtimeConfig")) {
+    if (auto text = rc->str("mac"); text && !text->empty()) {
+      auto mac = parse_unicast_mac(*text, &why);
+      if (!mac) rc->fail("mac", cni::quote_value(*text) + " " + why);
+      c.mac = mac;
+      c.mac_source = MacSource::kRuntimeConfig;
+    }
+  }
+  return c;
+}
+
+}  // namespace macvlan
