@@ -1,6 +1,5 @@
 #include "ipam/allocator.h"
 
-#include "ipam/ip_text.h"
 #include "libcni/error.h"
 
 namespace ipam {
@@ -21,8 +20,8 @@ cni::IpConfig Allocator::allocate(const LeaseOwner& owner,
   // the same).
   for (const auto& l : store_.find(owner.container_id, owner.ifname)) {
     if (set_.contains(l.ip)) {
-      throw cni::Error(kErrDuplicate, go_ip_string(l.ip) + " has been allocated to " +
-                                          owner.container_id + "/" + owner.ifname +
+      throw cni::Error(kErrDuplicate, l.ip.str() + " has been allocated to " + owner.container_id +
+                                          "/" + owner.ifname +
                                           ", duplicate allocation is not allowed");
     }
   }
@@ -30,15 +29,15 @@ cni::IpConfig Allocator::allocate(const LeaseOwner& owner,
   if (requested) {
     const Range* r = set_.range_for(*requested);
     if (!r) {
-      throw cni::Error(kErrAddressUnavailable, "requested IP address " + go_ip_string(*requested) +
+      throw cni::Error(kErrAddressUnavailable, "requested IP address " + requested->str() +
                                                    " is not in range set " + set_.str());
     }
     if (*requested == r->gateway) {
       throw cni::Error(kErrAddressUnavailable,
-                       "requested ip " + go_ip_string(*requested) + " is subnet's gateway");
+                       "requested ip " + requested->str() + " is subnet's gateway");
     }
     if (!store_.reserve(*requested, owner, index_)) {
-      throw cni::Error(kErrAddressUnavailable, "requested IP address " + go_ip_string(*requested) +
+      throw cni::Error(kErrAddressUnavailable, "requested IP address " + requested->str() +
                                                    " is not available in range set " + set_.str());
     }
     return ip_config(*r, *requested);

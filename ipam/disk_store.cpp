@@ -14,7 +14,6 @@
 #include <set>
 #include <system_error>
 
-#include "ipam/ip_text.h"
 #include "libcni/error.h"
 #include "libcni/netconf.h"
 
@@ -194,7 +193,7 @@ uint64_t fnv1a64(std::string_view s) {
 std::string format_entry(const LeaseOwner& o, const std::vector<IpAddress>& ips) {
   std::string s = std::string(kIndexMagic) + "\nid " + pct_encode(o.container_id) + "\nif " +
                   pct_encode(o.ifname) + "\n";
-  for (const auto& ip : ips) s += "ip " + go_ip_string(ip) + "\n";
+  for (const auto& ip : ips) s += "ip " + ip.str() + "\n";
   return s;
 }
 
@@ -368,7 +367,7 @@ void DiskStore::for_each_lease_name(Fn fn) const {
     // Leases are the files named by an address as Go prints it; this skips lock,
     // last_reserved_ip.*, .strait and anything else.
     auto ip = IpAddress::try_parse(e->d_name);
-    if (!ip || go_ip_string(*ip) != e->d_name || !is_regular(dir_.get(), e)) continue;
+    if (!ip || ip->str() != e->d_name || !is_regular(dir_.get(), e)) continue;
     fn(*ip, e->d_name);
   }
 }
@@ -464,7 +463,7 @@ bool DiskStore::reserve(const IpAddress& ip, const LeaseOwner& owner, size_t ran
   // Read the entry before creating the lease, so that a rebuild it may trigger does not
   // count the new lease twice.
   entry(owner);
-  std::string name = go_ip_string(ip);
+  std::string name = ip.str();
   UniqueFd fd(
       openat(dir_.get(), name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) {
@@ -501,7 +500,7 @@ std::optional<IpAddress> DiskStore::last_reserved(size_t range_set) {
 }
 
 void DiskStore::release(const IpAddress& ip) {
-  std::string name = go_ip_string(ip);
+  std::string name = ip.str();
   auto owner = read_lease(name);
   if (!owner) {
     if (errno == ENOENT) return;
@@ -532,7 +531,7 @@ std::vector<Lease> DiskStore::find(const std::string& container_id, const std::s
       for (const auto& ip : entry(o)) {
         // Trust but verify: the lease must exist and name this owner.
         if (!full_) {
-          auto holder = read_lease(go_ip_string(ip));
+          auto holder = read_lease(ip.str());
           if (!holder || *holder != o) stale = true;
         }
         out.push_back({ip, o});

@@ -8,7 +8,6 @@
 #include "ipam/allocator.h"
 #include "ipam/disk_store.h"
 #include "ipam/host_local_config.h"
-#include "ipam/ip_text.h"
 #include "ipam/resolv_conf.h"
 #include "libcni/error.h"
 
@@ -28,16 +27,15 @@ std::vector<std::optional<IpAddress>> assign_requested(const HostLocalConfig& cf
                            [&](const RangeSet& s) { return s.contains(req.ip); });
     if (it == cfg.range_sets.end()) {
       throw cni::Error(kErrAddressUnavailable,
-                       "failed to allocate all requested IPs: " + go_ip_string(req.ip) + " (" +
-                           req.source + ") is not in any configured range");
+                       "failed to allocate all requested IPs: " + req.ip.str() + " (" + req.source +
+                           ") is not in any configured range");
     }
     auto idx = static_cast<size_t>(it - cfg.range_sets.begin());
     if (out[idx]) {
       throw cni::Error(kErrAddressUnavailable,
-                       "failed to allocate all requested IPs: " + go_ip_string(req.ip) + " (" +
-                           req.source + ") and " + go_ip_string(*out[idx]) +
-                           " are both in range set " + std::to_string(idx) + " (" + it->str() +
-                           "), which gives one address");
+                       "failed to allocate all requested IPs: " + req.ip.str() + " (" + req.source +
+                           ") and " + out[idx]->str() + " are both in range set " +
+                           std::to_string(idx) + " (" + it->str() + "), which gives one address");
     }
     out[idx] = req.ip;
   }
@@ -89,15 +87,14 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
       try {
         store->release(ip);
       } catch (const std::exception& e) {
-        args.log.error("failed to release " + go_ip_string(ip) +
-                       " after a failed ADD: " + e.what());
+        args.log.error("failed to release " + ip.str() + " after a failed ADD: " + e.what());
       }
     }
     throw;
   }
   result.routes = cfg.routes;
   std::string got;
-  for (const auto& ip : taken) got += (got.empty() ? "" : ", ") + go_ip_string(ip);
+  for (const auto& ip : taken) got += (got.empty() ? "" : ", ") + ip.str();
   args.log.info("leased " + got + " to " + owner_text(args) + " in " + store->path());
   return result;
 }
@@ -108,7 +105,7 @@ void cmd_del(const cni::CmdArgs& args) {
   if (!store) return;  // never allocated on this network: nothing to release
   auto released = release_owner(*store, args.env.container_id, args.env.ifname);
   for (const auto& ip : released) {
-    args.log.info("released " + go_ip_string(ip) + " of " + owner_text(args));
+    args.log.info("released " + ip.str() + " of " + owner_text(args));
   }
 }
 
@@ -146,14 +143,14 @@ void cmd_check(const cni::CmdArgs& args) {
                             [&](const RangeSet& s) { return s.contains(ip); });
     if (!ours) continue;  // another plugin's address
     if (!held.count(ip)) {
-      throw cni::Error(kErrLeaseMismatch, "host-local: prevResult address " + go_ip_string(ip) +
+      throw cni::Error(kErrLeaseMismatch, "host-local: prevResult address " + ip.str() +
                                               " is not leased to " + owner_text(args));
     }
     reported.insert(ip);
   }
   for (const auto& ip : held) {
     if (!reported.count(ip)) {
-      throw cni::Error(kErrLeaseMismatch, "host-local: " + go_ip_string(ip) + " is leased to " +
+      throw cni::Error(kErrLeaseMismatch, "host-local: " + ip.str() + " is leased to " +
                                               owner_text(args) + " but missing from prevResult");
     }
   }
@@ -180,7 +177,7 @@ void cmd_gc(const cni::CmdArgs& args, const std::optional<std::vector<cni::Attac
     if (is_valid(l.owner)) continue;
     try {
       store->release(l.ip);
-      args.log.info("gc: released " + go_ip_string(l.ip) + " of " + l.owner.container_id + "/" +
+      args.log.info("gc: released " + l.ip.str() + " of " + l.owner.container_id + "/" +
                     l.owner.ifname);
     } catch (const std::system_error& e) {
       // Keep going: one stuck file must not pin every other stale lease.

@@ -4,8 +4,6 @@
 
 #include <limits>
 
-#include "ipam/ip_text.h"
-
 namespace ipam {
 
 namespace {
@@ -47,14 +45,13 @@ Range Range::make(const IpNet& subnet, std::optional<IpAddress> start, std::opti
 
   auto check_inside = [&](const char* key, const IpAddress& a) {
     if (!subnet.contains(a)) {
-      throw RangeError(key, go_ip_string(a) + " is not in network " + subnet.str());
+      throw RangeError(key, a.str() + " is not in network " + subnet.str());
     }
   };
   if (gateway) {
     if (gateway->family() != subnet.ip.family()) {
-      throw RangeError("gateway", go_ip_string(*gateway) + " is not an " +
-                                      family_name(subnet.ip.family()) + " address like " +
-                                      subnet.str());
+      throw RangeError("gateway", gateway->str() + " is not an " + family_name(subnet.ip.family()) +
+                                      " address like " + subnet.str());
     }
     r.gateway = *gateway;
   } else {
@@ -74,9 +71,8 @@ Range Range::make(const IpNet& subnet, std::optional<IpAddress> start, std::opti
     if (subnet.ip.is_v4()) r.end = r.end - 1;  // not the broadcast address
   }
   if (r.start > r.end) {
-    throw RangeError(
-        start ? "rangeStart" : "rangeEnd",
-        "rangeStart " + go_ip_string(r.start) + " is after rangeEnd " + go_ip_string(r.end));
+    throw RangeError(start ? "rangeStart" : "rangeEnd",
+                     "rangeStart " + r.start.str() + " is after rangeEnd " + r.end.str());
   }
   return r;
 }
@@ -95,7 +91,7 @@ Uint128 Range::capacity() const {
   return n;
 }
 
-std::string Range::str() const { return go_ip_string(start) + "-" + go_ip_string(end); }
+std::string Range::str() const { return start.str() + "-" + end.str(); }
 
 RangeSet RangeSet::make(std::vector<Range> ranges) {
   if (ranges.empty()) throw RangeError("", "empty range set");

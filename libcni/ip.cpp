@@ -4,7 +4,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -12,7 +14,45 @@ namespace cni {
 
 namespace {
 constexpr uint8_t kV4MappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// IPv6 text as Go's net.IP.String() prints it, so that lease file names and results match
+// upstream byte for byte. It differs from inet_ntop() only for addresses in ::/96, which
+// glibc prints as "::1.2.3.4" and Go as "::102:304"; elsewhere both follow RFC 5952 (lower
+// case, the longest run of two or more zero groups compressed, the first on a tie).
+std::string ipv6_text(const uint8_t* b) {
+  std::array<unsigned, 8> words{};
+  for (size_t i = 0; i < 8; ++i) words[i] = (unsigned{b[2 * i]} << 8) | b[2 * i + 1];
+  // The longest run of zero words, at least two long.
+  size_t best = 8;
+  size_t best_len = 1;
+  for (size_t i = 0; i < 8;) {
+    if (words[i] != 0) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j < 8 && words[j] == 0) ++j;
+    if (j - i > best_len) {
+      best = i;
+      best_len = j - i;
+    }
+    i = j;
+  }
+  std::string s;
+  char buf[8];
+  for (size_t i = 0; i < 8; ++i) {
+    if (i == best) {
+      s += "::";
+      i += best_len - 1;
+      continue;
+    }
+    if (!s.empty() && s.back() != ':') s += ':';
+    std::snprintf(buf, sizeof buf, "%x", words[i]);
+    s += buf;
+  }
+  return s;
 }
+}  // namespace
 
 std::optional<IpAddress> IpAddress::try_parse(std::string_view text) {
   if (text.empty() || text.size() > INET6_ADDRSTRLEN) return std::nullopt;
@@ -57,9 +97,10 @@ bool IpAddress::is_v6() const { return family_ == AF_INET6; }
 const uint8_t* IpAddress::data() const { return is_v4() ? bytes_.data() + 12 : bytes_.data(); }
 
 std::string IpAddress::str() const {
-  char buf[INET6_ADDRSTRLEN] = {};
   if (family_ == 0) return "";
-  inet_ntop(family_, data(), buf, sizeof buf);
+  if (is_v6()) return ipv6_text(data());
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, data(), buf, sizeof buf);
   return buf;
 }
 

@@ -3,7 +3,6 @@
 
 #include "host_local_fixture.h"
 #include "ipam/host_local_config.h"
-#include "ipam/ip_text.h"
 #include "ipam/range.h"
 #include "ipam/resolv_conf.h"
 #include "libcni/error.h"
@@ -158,14 +157,14 @@ TEST_CASE("range iterator walks round robin like upstream's RangeIter", "[host-l
 }
 
 TEST_CASE("addresses print as Go prints them", "[host-local][range]") {
-  CHECK(ipam::go_ip_string(ip("10.1.0.2")) == "10.1.0.2");
-  CHECK(ipam::go_ip_string(ip("::1.2.3.4")) == "::102:304");  // glibc: "::1.2.3.4"
-  CHECK(ipam::go_ip_string(ip("::")) == "::");
-  CHECK(ipam::go_ip_string(ip("::1")) == "::1");
-  CHECK(ipam::go_ip_string(ip("FD00:0:0:0:0:0:0:2")) == "fd00::2");
-  CHECK(ipam::go_ip_string(ip("2001:db8:0:0:1:0:0:1")) == "2001:db8::1:0:0:1");
-  CHECK(ipam::go_ip_string(ip("1:0:1:0:1:0:1:0")) == "1:0:1:0:1:0:1:0");
-  CHECK(ipam::go_ip_string(ip("fd00:0:0:1::")) == "fd00:0:0:1::");
+  CHECK(ip("10.1.0.2").str() == "10.1.0.2");
+  CHECK(ip("::1.2.3.4").str() == "::102:304");  // glibc: "::1.2.3.4"
+  CHECK(ip("::").str() == "::");
+  CHECK(ip("::1").str() == "::1");
+  CHECK(ip("FD00:0:0:0:0:0:0:2").str() == "fd00::2");
+  CHECK(ip("2001:db8:0:0:1:0:0:1").str() == "2001:db8::1:0:0:1");
+  CHECK(ip("1:0:1:0:1:0:1:0").str() == "1:0:1:0:1:0:1:0");
+  CHECK(ip("fd00:0:0:1::").str() == "fd00:0:0:1::");
 }
 
 TEST_CASE("resolv.conf is parsed like upstream's dns.go", "[host-local]") {
