@@ -57,6 +57,7 @@ void Logger::write(Level level, std::string_view msg) {
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
   char millis[24];
   snprintf(millis, sizeof millis, ".%03ld", ts.tv_nsec / 1000000);
+  std::lock_guard<std::mutex> lock(mu_);
   *sink_ << stamp << millis << "Z " << level_name(level) << " " << (tag_.empty() ? "" : tag_ + ": ")
          << msg << '\n';
   sink_->flush();

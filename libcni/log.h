@@ -2,14 +2,16 @@
 
 #include <fstream>
 #include <memory>
+#include <mutex>
 #include <ostream>
 #include <string>
 #include <string_view>
 
 namespace cni {
 
-// Logs never go to stdout (stdout carries the result). A Logger writes to the stream it is
-// given (stderr in main) or, when the config names a logFile, appends there instead.
+// Logs never go to stdout (stdout carries the result). Safe to use from several threads. A Logger
+// writes to the stream it is given (stderr in main) or, when the config names a logFile, appends
+// there instead.
 class Logger {
  public:
   enum class Level { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
@@ -32,6 +34,7 @@ class Logger {
   void write(Level level, std::string_view msg);
   std::ostream* sink_;
   std::unique_ptr<std::ofstream> file_;
+  std::mutex mu_;
   Level level_;
   std::string tag_;
 };
