@@ -202,6 +202,18 @@ void ResultCache::remove(const std::string& network, const std::string& containe
   if (unlink(path.c_str()) != 0 && errno != ENOENT) {
     throw os_error("failed to remove \"" + path + "\"");
   }
+  // A cnitool killed between creating write_atomically's temporary file and renaming it left
+  // "<entry>.tmp-XXXXXX" behind (found by test/integration/fault_injection_test.cpp). The
+  // runtime never runs two operations on one attachment at once, so no writer is using it
+  // when the attachment goes. Best effort: the entry itself is gone.
+  const std::string prefix = fs::path(path).filename().string() + ".tmp-";
+  std::error_code ec;
+  for (fs::directory_iterator it(results_dir(), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() == prefix.size() + 6 && name.compare(0, prefix.size(), prefix) == 0) {
+      unlink(it->path().c_str());
+    }
+  }
 }
 
 std::vector<CachedAttachment> ResultCache::list() const {

@@ -54,7 +54,8 @@ class ResultCache {
   std::optional<nlohmann::json> load_result(const std::string& network,
                                             const std::string& container_id,
                                             const std::string& ifname) const;
-  // A missing file is not an error.
+  // A missing file is not an error. Also removes the entry's "<entry>.tmp-XXXXXX" files a
+  // killed writer left between creating and renaming them.
   void remove(const std::string& network, const std::string& container_id,
               const std::string& ifname) const;
   // Every readable cniCacheV1 entry with a network and an ifname, in file name order (libcni

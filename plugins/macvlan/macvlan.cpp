@@ -5,17 +5,18 @@
 #include <cerrno>
 #include <chrono>
 #include <fstream>
-#include <random>
+#include <future>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <thread>
 
 #include "libcni/addr.h"
 #include "libcni/error.h"
-#include "libcni/garp.h"
 #include "libcni/ipam_exec.h"
 #include "libcni/link.h"
+#include "libcni/log.h"
 #include "libcni/mac.h"
 #include "libcni/netlink.h"
 #include "libcni/netns.h"
@@ -40,13 +41,37 @@ std::string quoted(const std::string& s) { return "\"" + s + "\""; }
 // A name no host or pod device has: the kernel checks a new device's name in the netns the
 // request comes from before moving it, so creating it as CNI_IFNAME could collide with a
 // host device of that name (upstream macvlan.go, "due to kernel bug").
-std::string temp_link_name() {
-  std::random_device rd;  // getrandom(2)
+// It is "mv" + 8 hex digits of a hash (FNV-1a) of the attachment (container ID, ifname)
+// rather than random: a plugin killed between creating the device and renaming it leaves it
+// under this name in the pod netns, and DEL (or a retried ADD) of the same attachment finds
+// and deletes it (found by test/integration/fault_injection_test.cpp). The runtime never
+// runs two operations on one attachment at once (SPEC), so the name is never in use by a
+// live ADD when DEL looks for it.
+std::string temp_link_name(const cni::Env& env) {
+  uint32_t h = 2166136261u;
+  auto mix = [&h](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 16777619u;
+    }
+  };
+  mix(env.container_id);
+  mix(std::string_view("\0", 1));
+  mix(env.ifname);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string name = "mv";
-  uint32_t v = rd();
-  for (int i = 0; i < 8; ++i, v >>= 4) name += kHex[v & 0xf];
+  for (int i = 0; i < 8; ++i, h >>= 4) name += kHex[h & 0xf];
   return name;
+}
+
+// Deletes the macvlan a killed ADD of this attachment left under its temporary name.
+void delete_leftover_temp_link(cni::NlSocket& pod_sock, const cni::Env& env, cni::Logger& log) {
+  const std::string tmp_name = temp_link_name(env);
+  auto leftover = cni::find_link(pod_sock, tmp_name);
+  if (!leftover || leftover->kind != "macvlan") return;
+  log.info("deleting " + tmp_name + " in netns " + quoted(env.netns) +
+           ", left by an ADD that did not finish");
+  cni::delete_link_if_exists(pod_sock, leftover->index);
 }
 
 // ADD and CHECK need the pod netns; failing to open it is a bad CNI_NETNS.
@@ -162,10 +187,10 @@ void settle_ipv6(int ifindex, const std::string& ifname, cni::Logger& log) {
   }
 }
 
-// Addresses, routes and announcements of the IPAM result on the new interface, as upstream's
-// ipam.ConfigureIface plus its gratuitous ARP. Runs inside the pod netns (NetnsGuard): the
-// sysctls, /proc/thread-self and the announcement sockets follow the thread's netns; `sock`
-// is bound to the pod netns anyway.
+// Addresses and routes of the IPAM result on the new interface, as upstream's
+// ipam.ConfigureIface, announced by the kernel. Runs inside the pod netns (NetnsGuard): the
+// sysctls and /proc/thread-self follow the thread's netns; `sock` is bound to the pod netns
+// anyway.
 void configure_l3(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::Result& result,
                   cni::Logger& log) {
   const std::string& ifname = link.name;
@@ -180,8 +205,6 @@ void configure_l3(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::Res
     enable_ipv6(ifname, log);
   }
 
-  cni::set_link_up(sock, link.index);
-
   std::optional<cni::IpAddress> gw4, gw6;
   for (const auto& ip : result.ips) {
     cni::add_address(sock, link, ip.address);
@@ -189,6 +212,11 @@ void configure_l3(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::Res
     auto& gw = ip.gateway->is_v4() ? gw4 : gw6;
     if (!gw) gw = ip.gateway;
   }
+  // Up only once the addresses are there: with arp_notify the kernel then announces them
+  // (gratuitous ARP on NETDEV_UP) and with ndisc_notify it sends an unsolicited NA when DAD
+  // completes. Announcing from user space would need an AF_PACKET socket, whose close waits
+  // for an RCU grace period: 8-16 ms of every ADD (docs/benchmarks.md).
+  cni::set_link_up(sock, link.index);
   if (gw6) settle_ipv6(link.index, ifname, log);
 
   for (const auto& route : result.routes) {
@@ -196,16 +224,6 @@ void configure_l3(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::Res
     // A route without a gateway goes via the interface's gateway of its family.
     if (!spec.gw) spec.gw = route.dst.ip.is_v4() ? gw4 : gw6;
     cni::add_route(sock, spec);
-  }
-
-  const cni::MacAddress mac = cni::MacAddress::parse(link.mac);
-  for (const auto& ip : result.ips) {
-    try {
-      cni::announce_address(link.index, ifname, mac, ip.address.ip);
-    } catch (const std::exception& e) {
-      // Neighbours will learn the address anyway; an ADD does not fail for a lost announcement.
-      log.warning(e.what());
-    }
   }
 }
 
@@ -309,8 +327,10 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
                                          " already exists in netns " + quoted(env.netns));
   }
 
+  delete_leftover_temp_link(pod_sock, env, args.log);
+
   // From here on every side effect registers its undo at once.
-  const std::string tmp_name = temp_link_name();
+  const std::string tmp_name = temp_link_name(env);
   int link_index = 0;
   cni::Rollback rollback(args.log);
 
@@ -380,14 +400,11 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   return result;
 }
 
-void cmd_del(const cni::CmdArgs& args) {
+namespace {
+
+// DEL's kernel half: the attachment's macvlan, if the netns and the link still exist.
+void delete_attachment_link(const cni::CmdArgs& args) {
   const cni::Env& env = args.env;
-  // Only the IPAM block matters: DEL must work even if the master is gone or other keys
-  // changed since ADD.
-  const IpamChoice ipam = parse_ipam_choice(args.conf);
-  // IPAM first: the lease must go even when the netns is gone (cni #1167).
-  if (!ipam.l2_only) cni::ipam_del(args);
-  if (env.netns.empty()) return;
 
   std::optional<cni::Netns> pod;
   try {
@@ -402,6 +419,7 @@ void cmd_del(const cni::CmdArgs& args) {
   if (!pod) return;  // kubernetes #43014: a vanished netns is success
 
   cni::NlSocket sock = cni::NlSocket::in(*pod);
+  delete_leftover_temp_link(sock, env, args.log);
   auto link = cni::find_link(sock, env.ifname);
   if (!link) return;
   // Only our own device: after an ADD that failed because CNI_IFNAME was taken, the
@@ -423,6 +441,23 @@ void cmd_del(const cni::CmdArgs& args) {
     }
   }
   cni::delete_link_if_exists(sock, link->index);
+}
+
+}  // namespace
+
+void cmd_del(const cni::CmdArgs& args) {
+  // Only the IPAM block matters: DEL must work even if the master is gone or other keys
+  // changed since ADD.
+  const IpamChoice ipam = parse_ipam_choice(args.conf);
+  // The lease is released whatever happens to the link, even when the netns is gone (cni
+  // #1167). The kernel deletes a link only after an RCU grace period (about 16 ms here), so
+  // the IPAM DEL exec runs meanwhile rather than before it (docs/benchmarks.md).
+  std::future<void> link_deleted;
+  if (!args.env.netns.empty()) {
+    link_deleted = std::async(std::launch::async, [&args] { delete_attachment_link(args); });
+  }
+  if (!ipam.l2_only) cni::ipam_del(args);
+  if (link_deleted.valid()) link_deleted.get();
 }
 
 void cmd_check(const cni::CmdArgs& args) {

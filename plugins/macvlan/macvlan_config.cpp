@@ -2,6 +2,7 @@
 
 #include <limits>
 
+#include "libcni/env.h"
 #include "libcni/error.h"
 #include "libcni/fields.h"
 
@@ -57,6 +58,17 @@ MacvlanConfig parse_config(const cni::NetConf& conf, const cni::CniArgs& cni_arg
   MacvlanConfig c;
 
   c.master = f.str_or("master", "");
+  // The name goes to the kernel as IFLA_IFNAME: one no device can have is a config fault
+  // (code 7 naming the key), not a failed lookup (ERANGE, code 999).
+  if (!c.master.empty()) {
+    try {
+      cni::validate_ifname(c.master, "master");
+    } catch (const cni::Error&) {
+      f.fail("master", cni::quote_value(c.master) +
+                           " is not a valid interface name (1 to 15 bytes, no '/', ':' or "
+                           "whitespace)");
+    }
+  }
 
   const std::string mode = f.str_or("mode", "");
   auto parsed_mode = parse_mode(mode);
