@@ -1,0 +1,234 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "test/integration/harness.h"
+
+// The hostile input corpus (test/fixtures/hostile/): every case is fed to every executable of
+// kTargets, run for real inside a "host" netns made here, with a pod netns and a lease
+// directory. Each must fail with the case's CNI code, a message naming the field, exit
+// status 1, and change nothing: no link or qdisc in either netns, no file anywhere under the
+// temporary root that holds the dataDir.
+//
+// Case files (JSON): "about"; "verb" (default ADD); "env": CNI_* overrides, null removes one;
+// the config is the target's base config with "patch" applied as a JSON merge patch (RFC 7386)
+// or, instead, "stdin" verbatim, "stdin_hex", or "generate": "nested"/"huge"; "stdin_replace":
+// [from, to] edits the dumped config text (for numbers JSON libraries cannot hold); "code" and
+// "msg" (substrings the error's msg must contain). common/ applies to every target, <target>/
+// to that one.
+//
+// A new executable joins with one kTargets row: its binary, its base config and its case dir.
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using strait::test::bin;
+using strait::test::fixture;
+using strait::test::plugin_env;
+using strait::test::PluginRun;
+using strait::test::run_plugin;
+using strait::test::sh_ok;
+using strait::test::TempDir;
+using strait::test::TempNetns;
+using strait::test::unique_name;
+
+struct Target {
+  std::string executable;
+  // @DATADIR@, @NETWORK@ are replaced; the host netns has a master "mst0".
+  json base;
+};
+
+json host_local_ipam() {
+  return {{"type", "host-local"},
+          {"dataDir", "@DATADIR@"},
+          {"ranges", json::array({json::array({{{"subnet", "192.0.2.0/24"},
+                                                {"rangeStart", "192.0.2.10"},
+                                                {"rangeEnd", "192.0.2.50"}}})})},
+          {"routes", json::array({{{"dst", "0.0.0.0/0"}}})}};
+}
+
+std::vector<Target> targets() {
+  return {
+      {"macvlan",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "macvlan"},
+        {"master", "mst0"},
+        {"ipam", host_local_ipam()}}},
+      {"host-local",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "macvlan"},
+        {"ipam", host_local_ipam()}}},
+  };
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size()) {
+    s.replace(pos, from.size(), to);
+  }
+}
+
+std::string from_hex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+// Everything a failed call must not change.
+struct Snapshot {
+  std::string host_links, pod_links, host_qdiscs, pod_qdiscs;
+  std::map<std::string, std::string> files;  // path under root -> content ("<dir>" for dirs)
+  bool operator==(const Snapshot&) const = default;
+};
+
+std::string describe(const Snapshot& s) {
+  std::string out = "host links: " + s.host_links + "\npod links: " + s.pod_links +
+                    "\nhost qdiscs: " + s.host_qdiscs + "\npod qdiscs: " + s.pod_qdiscs +
+                    "\nfiles:";
+  for (const auto& [k, v] : s.files) out += " " + k;
+  return out;
+}
+
+Snapshot snapshot(const TempNetns& host, const TempNetns& pod, const fs::path& root) {
+  Snapshot s;
+  s.host_links = sh_ok("ip -n " + host.name() + " -o link show | cut -d: -f2");
+  s.pod_links = sh_ok("ip -n " + pod.name() + " -o link show | cut -d: -f2");
+  s.host_qdiscs = sh_ok("tc -n " + host.name() + " qdisc show");
+  s.pod_qdiscs = sh_ok("tc -n " + pod.name() + " qdisc show");
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    s.files[fs::relative(e.path(), root).string()] =
+        e.is_directory() ? "<dir>" : read_file(e.path());
+  }
+  return s;
+}
+
+struct Case {
+  std::string name;
+  json spec;
+};
+
+std::vector<Case> load_cases(const std::string& dir) {
+  std::vector<Case> out;
+  fs::path p = fixture("hostile/" + dir);
+  if (!fs::exists(p)) return out;
+  for (const auto& e : fs::directory_iterator(p)) {
+    if (e.path().extension() != ".json") continue;
+    out.push_back({dir + "/" + e.path().stem().string(), json::parse(read_file(e.path()))});
+  }
+  std::sort(out.begin(), out.end(), [](const Case& a, const Case& b) { return a.name < b.name; });
+  return out;
+}
+
+std::string build_stdin(const json& spec, const json& base, const std::string& data_dir,
+                        const std::string& network) {
+  std::string text;
+  if (spec.contains("stdin")) {
+    text = spec["stdin"].get<std::string>();
+  } else if (spec.contains("stdin_hex")) {
+    text = from_hex(spec["stdin_hex"].get<std::string>());
+  } else if (spec.value("generate", "") == "nested") {
+    // A valid config whose "args" holds `depth` nested arrays.
+    size_t depth = spec.value("depth", size_t{100000});
+    json c = base;
+    c["args"] = "@NEST@";
+    text = c.dump();
+    replace_all(text, "\"@NEST@\"", std::string(depth, '[') + std::string(depth, ']'));
+  } else if (spec.value("generate", "") == "huge") {
+    json c = base;
+    c["padding"] = std::string(spec.value("bytes", size_t{10u << 20}), 'x');
+    text = c.dump();
+  } else {
+    json c = base;
+    if (spec.contains("patch")) c.merge_patch(spec["patch"]);
+    text = c.dump();
+  }
+  if (spec.contains("stdin_replace")) {
+    replace_all(text, spec["stdin_replace"][0].get<std::string>(),
+                spec["stdin_replace"][1].get<std::string>());
+  }
+  replace_all(text, "@DATADIR@", data_dir);
+  replace_all(text, "@NETWORK@", network);
+  return text;
+}
+
+void run_case(const Target& t, const Case& c) {
+  INFO("target " << t.executable << ", case " << c.name << ": " << c.spec.value("about", ""));
+  TempNetns host{"hih"};
+  TempNetns pod{"hip"};
+  sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
+  sh_ok("ip -n " + host.name() + " link set mst0 up");
+  TempDir root{"strait-hostile"};
+  const std::string data_dir = root.path() + "/data";
+  fs::create_directory(data_dir);
+  const std::string network = unique_name("hinet", 40);
+
+  const std::string verb = c.spec.value("verb", "ADD");
+  cni::EnvMap env = plugin_env(verb, unique_name("hostile", 40), pod.path(), "net1");
+  const json env_overrides = c.spec.value("env", json::object());
+  for (const auto& [k, v] : env_overrides.items()) {
+    if (v.is_null()) {
+      env.erase(k);
+    } else {
+      env[k] = v.get<std::string>();
+    }
+  }
+  const std::string input = build_stdin(c.spec, t.base, data_dir, network);
+
+  Snapshot before = snapshot(host, pod, root.path());
+  PluginRun r = run_plugin(bin(t.executable), env, input, host.name());
+  INFO("stdout: " << r.out.substr(0, 2000) << "\nstderr: " << r.err.substr(0, 2000));
+  CHECK(r.exit_code == 1);
+  json err;
+  REQUIRE_NOTHROW(err = r.json());
+  CHECK(err.value("code", 0) == c.spec.at("code").get<int>());
+  const std::string msg = err.value("msg", "");
+  const json wanted = c.spec.value("msg", json::array());
+  for (const auto& want : wanted) {
+    INFO("msg must contain " << want);
+    CHECK(msg.find(want.get<std::string>()) != std::string::npos);
+  }
+  Snapshot after = snapshot(host, pod, root.path());
+  INFO("before:\n" << describe(before) << "\nafter:\n" << describe(after));
+  CHECK(before == after);
+}
+
+}  // namespace
+
+TEST_CASE("hostile input: every case fails with its code, names the field, changes nothing",
+          "[hostile]") {
+  size_t ran = 0;
+  for (const Target& t : targets()) {
+    REQUIRE(fs::exists(bin(t.executable)));
+    std::vector<Case> cases = load_cases("common");
+    for (auto& c : load_cases(t.executable)) cases.push_back(std::move(c));
+    REQUIRE(cases.size() >= 30);
+    for (const Case& c : cases) {
+      // A case may name the targets it applies to ("only"), e.g. CHECK-specific ones.
+      if (c.spec.contains("only")) {
+        const auto& only = c.spec["only"];
+        if (std::find(only.begin(), only.end(), t.executable) == only.end()) continue;
+      }
+      DYNAMIC_SECTION(t.executable << " " << c.name) { run_case(t, c); }
+      ++ran;
+    }
+  }
+  CHECK(ran >= 80);
+}

@@ -1,0 +1,79 @@
+#include <catch2/catch.hpp>
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "libcni/cnitool/result_cache.h"
+#include "libcni/error.h"
+#include "libcni/netconf.h"
+#include "libcni/version.h"
+#include "plugins/macvlan/macvlan_config.h"
+
+// Regression tests for faults the robustness harnesses (test/integration/hostile_input_test,
+// fault_injection_test, test/fuzz) found.
+namespace {
+
+cni::NetConf macvlan_conf(const nlohmann::json& master) {
+  nlohmann::json j = {{"cniVersion", "1.1.0"},
+                      {"name", "n"},
+                      {"type", "macvlan"},
+                      {"master", master},
+                      {"ipam", {{"type", "host-local"}, {"subnet", "192.0.2.0/24"}}}};
+  return cni::netconf_from_json(j, cni::supported_versions());
+}
+
+int code_of(const cni::NetConf& conf) {
+  try {
+    (void)macvlan::parse_config(conf, {});
+  } catch (const cni::Error& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("\"master\"") != std::string::npos);
+    return e.code();
+  }
+  return 0;
+}
+
+}  // namespace
+
+// hostile/macvlan/master-too-long: a 300-byte master reached the kernel lookup and came back
+// as code 999 "failed to find link ...: Numerical result out of range".
+TEST_CASE("macvlan: a master no device can be named is a config fault", "[macvlan][regression]") {
+  CHECK(code_of(macvlan_conf(std::string(300, 'a'))) == cni::kErrInvalidConfig);
+  CHECK(code_of(macvlan_conf("abcdefghijklmnop")) == cni::kErrInvalidConfig);  // 16 bytes
+  CHECK(code_of(macvlan_conf("../../lo")) == cni::kErrInvalidConfig);
+  CHECK(code_of(macvlan_conf("eth 1")) == cni::kErrInvalidConfig);
+  CHECK(code_of(macvlan_conf("abcdefghijklmno")) == 0);  // 15 bytes
+  CHECK(code_of(macvlan_conf("")) == 0);                 // the default route's device
+}
+
+// fault_injection_test (cnitool killed at its fsync/rename during ADD): the temporary file of
+// the cache entry's atomic write stayed in results/ forever; neither DEL nor GC removed it.
+TEST_CASE("cnitool cache: removing an entry also removes its leftover temporary files",
+          "[cnitool][regression]") {
+  namespace fs = std::filesystem;
+  char tmpl[] = "/tmp/strait-cache-XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  const fs::path root(tmpl);
+  cni::tool::ResultCache cache(root.string());
+  fs::create_directories(cache.results_dir());
+  const fs::path dir(cache.results_dir());
+  for (const char* name :
+       {"net-c1-eth0.tmp-AbC123", "net-c1-eth0.tmp-zzzzzz", "net-c1-eth0",
+        "net-c1-eth01.tmp-AbC123", "net-c2-eth0.tmp-AbC123", "net-c1-eth0.tmp-toolong1"}) {
+    std::ofstream(dir / name) << "{}";
+  }
+  cache.remove("net", "c1", "eth0");
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) left.push_back(e.path().filename().string());
+  std::sort(left.begin(), left.end());
+  CHECK(left == std::vector<std::string>{"net-c1-eth0.tmp-toolong1", "net-c1-eth01.tmp-AbC123",
+                                         "net-c2-eth0.tmp-AbC123"});
+  fs::remove_all(root);
+}
