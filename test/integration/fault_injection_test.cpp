@@ -132,9 +132,12 @@ struct World {
   }
 };
 
+// iproute2 may print "Peer netns reference is invalid" on stderr for a macvlan whose master's
+// netns id is not mapped in this netns: only stdout names links.
 std::set<std::string> link_names(const TempNetns& ns) {
   std::set<std::string> out;
-  std::istringstream in(sh_ok("ip -n " + ns.name() + " -o link show | cut -d: -f2 | cut -d@ -f1"));
+  std::istringstream in(
+      sh_ok("ip -n " + ns.name() + " -o link show 2>/dev/null | cut -d: -f2 | cut -d@ -f1"));
   for (std::string l; std::getline(in, l);) {
     l.erase(0, l.find_first_not_of(' '));
     if (!l.empty()) out.insert(l);
