@@ -1,0 +1,246 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "ipam/block.h"
+#include "ipam/block_allocator.h"
+#include "ipam/global_config.h"
+#include "ipam/global_file_store.h"
+#include "libcni/error.h"
+#include "libcni/fd.h"
+
+namespace fs = std::filesystem;
+using ipam::FileStore;
+using namespace std::chrono_literals;
+
+namespace {
+
+class Dir {
+ public:
+  Dir() {
+    std::string tmpl = (fs::temp_directory_path() / "strait-gfs-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    path_ = tmpl;
+  }
+  ~Dir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+}  // namespace
+
+TEST_CASE("file store: compare-and-swap on one key", "[global-ipam][file-store]") {
+  Dir d;
+  FileStore s(d.path() + "/store", 1000ms);
+  CHECK(fs::is_directory(d.path() + "/store"));
+  CHECK_FALSE(s.get("blocks/p/10.0.0.0-27"));
+  auto r1 = s.put_if("blocks/p/10.0.0.0-27", R"({"a":1})", 0);
+  REQUIRE(r1);
+  CHECK_FALSE(s.put_if("blocks/p/10.0.0.0-27", "x", 0));  // exists
+  auto e = s.get("blocks/p/10.0.0.0-27");
+  REQUIRE(e);
+  CHECK(e->value == R"({"a":1})");
+  CHECK(e->revision == *r1);
+  // The file holds the revision and the value; the key is its path.
+  CHECK(slurp(d.path() + "/store/blocks/p/10.0.0.0-27") == std::to_string(*r1) + "\n{\"a\":1}");
+  CHECK_FALSE(s.put_if("blocks/p/10.0.0.0-27", "x", *r1 - 1));  // stale
+  auto r2 = s.put_if("blocks/p/10.0.0.0-27", "v2", *r1);
+  REQUIRE(r2);
+  CHECK(*r2 > *r1);
+  CHECK(s.get("blocks/p/10.0.0.0-27")->value == "v2");
+  // Delete, then create again: the new revision is later than any before.
+  CHECK_FALSE(s.erase_if("blocks/p/10.0.0.0-27", *r1));
+  CHECK(s.erase_if("blocks/p/10.0.0.0-27", *r2));
+  CHECK_FALSE(s.get("blocks/p/10.0.0.0-27"));
+  CHECK_FALSE(s.erase_if("blocks/p/10.0.0.0-27", *r2));
+  auto r3 = s.put_if("blocks/p/10.0.0.0-27", "v3", 0);
+  REQUIRE(r3);
+  CHECK(*r3 > *r2);
+  CHECK_FALSE(s.put_if("blocks/p/10.0.0.0-27", "stale", *r2));
+  // No temporary file left behind.
+  CHECK(fs::is_empty(d.path() + "/store/.tmp"));
+}
+
+TEST_CASE("file store: list by prefix, sorted, deleted keys tidy up", "[global-ipam][file-store]") {
+  Dir d;
+  FileStore s(d.path(), 1000ms);
+  for (const char* k : {"handles/net/c2/eth0", "handles/net/c1/eth1", "handles/net/c1/eth0",
+                        "handles/other/c1/eth0", "nodes/n1"}) {
+    REQUIRE(s.put_if(k, std::string("v:") + k, 0));
+  }
+  auto l = s.list("handles/net/");
+  REQUIRE(l.size() == 3);
+  CHECK(l[0].key == "handles/net/c1/eth0");
+  CHECK(l[0].value == "v:handles/net/c1/eth0");
+  CHECK(l[1].key == "handles/net/c1/eth1");
+  CHECK(l[2].key == "handles/net/c2/eth0");
+  auto keys = s.list("handles/", true);
+  CHECK(keys.size() == 4);
+  CHECK(keys[0].value.empty());
+  CHECK(keys[0].revision > 0);
+  CHECK(s.list("").size() == 5);  // .locks and .tmp are not keys
+  CHECK(s.list("nothing/").empty());
+  CHECK_THROWS_AS(s.list("handles"), std::invalid_argument);
+
+  // Removing the last key of a container removes its directories (data and lock).
+  auto e = s.get("handles/net/c2/eth0");
+  REQUIRE(s.erase_if(e->key, e->revision));
+  CHECK_FALSE(fs::exists(d.path() + "/handles/net/c2"));
+  CHECK_FALSE(fs::exists(d.path() + "/.locks/handles/net/c2"));
+  CHECK(fs::exists(d.path() + "/handles/net/c1"));
+  // And writing there again recreates them.
+  REQUIRE(s.put_if("handles/net/c2/eth0", "again", 0));
+  CHECK(s.get("handles/net/c2/eth0")->value == "again");
+}
+
+TEST_CASE("file store: batches are ordered, not atomic", "[global-ipam][file-store]") {
+  Dir d;
+  FileStore s(d.path(), 1000ms);
+  auto b = s.put_if("blocks/p/b", "b1", 0);
+  REQUIRE(b);
+  // The first write happens, the second's comparison fails: the caller orders writes so
+  // that such a prefix is harmless (the handle intent before the block).
+  CHECK_FALSE(s.put_all_if({{"handles/n/c/eth0", "intent", 0}, {"blocks/p/b", "b2", *b + 1}}));
+  CHECK(s.get("handles/n/c/eth0")->value == "intent");
+  CHECK(s.get("blocks/p/b")->value == "b1");
+  auto h = s.get("handles/n/c/eth0");
+  auto revs = s.put_all_if({{"handles/n/c/eth0", "h2", h->revision}, {"blocks/p/b", "b2", *b}});
+  REQUIRE(revs);
+  CHECK(s.get("blocks/p/b")->revision == (*revs)[1]);
+  auto batch = s.read_batch({{"blocks/p/b"}, {"handles/", true, false}, {"none/x"}});
+  REQUIRE(batch.size() == 3);
+  CHECK(batch[0][0].value == "b2");
+  CHECK(batch[1][0].value == "h2");
+  CHECK(batch[1][0].key == "handles/n/c/eth0");
+  CHECK(batch[2].empty());
+}
+
+TEST_CASE("file store: keys are validated", "[global-ipam][file-store]") {
+  Dir d;
+  FileStore s(d.path(), 1000ms);
+  for (const char* bad : {"", "a//b", "/a", "a/", "a/../b", "a/./b", "..", ".locks/x", ".tmp/x"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(s.put_if(bad, "x", 0), std::invalid_argument);
+  }
+  CHECK_THROWS_AS(s.get(std::string("a\0b", 3)), std::invalid_argument);
+}
+
+TEST_CASE("file store: a held lock times out with code 11", "[global-ipam][file-store]") {
+  Dir d;
+  FileStore s(d.path(), 150ms);
+  REQUIRE(s.put_if("nodes/n1", "v", 0));
+  // Another process holds the key's lock (flock is per open file description: same here).
+  cni::UniqueFd fd(open((d.path() + "/.locks/nodes/n1").c_str(), O_RDWR | O_CLOEXEC));
+  REQUIRE(fd);
+  REQUIRE(flock(fd.get(), LOCK_EX) == 0);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    s.put_if("nodes/n1", "w", s.get("nodes/n1")->revision);
+    FAIL("no timeout");
+  } catch (const cni::Error& e) {
+    CHECK(e.code() == cni::kErrTryAgainLater);
+    CHECK(e.msg() ==
+          "timed out after 150 ms waiting for the lock of nodes/n1 in file store " + d.path());
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  CHECK(took >= 150ms);
+  CHECK(took < 1500ms);
+  CHECK(s.get("nodes/n1")->value == "v");  // nothing changed
+  // Other keys are not locked by it: no global lock.
+  CHECK(s.put_if("nodes/n2", "v", 0));
+  // Readers take no lock.
+  CHECK(s.get("nodes/n1"));
+}
+
+TEST_CASE("file store: stale temporary files are swept", "[global-ipam][file-store]") {
+  Dir d;
+  { FileStore s(d.path(), 1000ms); }
+  fs::create_directories(d.path() + "/.tmp");
+  std::ofstream(d.path() + "/.tmp/123-4-5") << "half written";
+  std::ofstream(d.path() + "/.tmp/123-4-6") << "being written";
+  auto old = fs::file_time_type::clock::now() - std::chrono::minutes(5);
+  fs::last_write_time(d.path() + "/.tmp/123-4-5", old);
+  FileStore s(d.path(), 1000ms);
+  CHECK_FALSE(fs::exists(d.path() + "/.tmp/123-4-5"));
+  CHECK(fs::exists(d.path() + "/.tmp/123-4-6"));
+}
+
+TEST_CASE("file store: a malformed file is an error naming it", "[global-ipam][file-store]") {
+  Dir d;
+  FileStore s(d.path(), 1000ms);
+  fs::create_directories(d.path() + "/nodes");
+  std::ofstream(d.path() + "/nodes/bad") << "not a revision";
+  CHECK_THROWS_WITH(s.get("nodes/bad"),
+                    "file store " + d.path() + ": malformed record \"" + d.path() + "/nodes/bad\"");
+}
+
+TEST_CASE("file store: concurrent compare-and-swap loses no update", "[global-ipam][file-store]") {
+  Dir d;
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 50;
+  std::atomic<int> conflicts{0};
+  auto worker = [&] {
+    FileStore s(d.path(), 5000ms);
+    for (int i = 0; i < kIncrements; ++i) {
+      for (;;) {
+        auto e = s.get("counter/x");
+        int n = e ? std::stoi(e->value) : 0;
+        if (s.put_if("counter/x", std::to_string(n + 1), e ? e->revision : 0)) break;
+        ++conflicts;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) threads.emplace_back(worker);
+  for (auto& t : threads) t.join();
+  FileStore s(d.path(), 1000ms);
+  CHECK(s.get("counter/x")->value == std::to_string(kThreads * kIncrements));
+}
+
+TEST_CASE("file store: the block allocator runs on it", "[global-ipam][file-store]") {
+  Dir d;
+  FileStore s(d.path(), 5000ms);
+  auto cfg = ipam::parse_global_ipam(
+      {{"pools", {{{"name", "p"}, {"cidr", "10.0.0.0/24"}}}}, {"nodeName", "n"}}, "ipam", {});
+  ipam::AllocatorOptions o;
+  o.node = "n";
+  ipam::BlockAllocator a(cfg.pools, s, o);
+  ipam::records::Handle h{"net", "c1", "eth0"};
+  auto got = a.assign(h, {});
+  REQUIRE(got.size() == 1);
+  CHECK(fs::exists(d.path() + "/blocks/p/" + ipam::cidr_key(got[0].block)));
+  CHECK(fs::exists(d.path() + "/affinity/n/p/" + ipam::cidr_key(got[0].block)));
+  CHECK(fs::exists(d.path() + "/handles/net/c1/eth0"));
+  CHECK(fs::exists(d.path() + "/pools/p"));
+  CHECK(fs::exists(d.path() + "/nodes/n"));
+  CHECK(a.assign(h, {})[0].reused);
+  CHECK(a.release(h).size() == 1);
+  CHECK_FALSE(fs::exists(d.path() + "/handles/net"));
+  auto b = ipam::Block::from_json(
+      nlohmann::json::parse(s.get("blocks/p/" + ipam::cidr_key(got[0].block))->value));
+  CHECK(b.allocations.empty());
+  CHECK(b.affinity == "n");
+}
