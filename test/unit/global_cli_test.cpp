@@ -12,6 +12,7 @@
 #include "ipam/global_file_store.h"
 #include "ipam/global_records.h"
 #include "plugins/global-ipam/cli.h"
+#include "test/unit/temp_dir.h"
 
 namespace fs = std::filesystem;
 using ipam::records::Handle;
@@ -19,22 +20,7 @@ using nlohmann::json;
 
 namespace {
 
-class Dir {
- public:
-  Dir() {
-    std::string tmpl = (fs::temp_directory_path() / "strait-gcli-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using Dir = strait::unit::TmpDir;
 
 struct Run {
   int rc;

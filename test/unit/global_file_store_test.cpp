@@ -21,6 +21,7 @@
 #include "ipam/global_file_store.h"
 #include "libcni/error.h"
 #include "libcni/fd.h"
+#include "test/unit/temp_dir.h"
 
 namespace fs = std::filesystem;
 using ipam::FileStore;
@@ -28,22 +29,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class Dir {
- public:
-  Dir() {
-    std::string tmpl = (fs::temp_directory_path() / "strait-gfs-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using Dir = strait::unit::TmpDir;
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path);

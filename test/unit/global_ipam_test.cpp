@@ -11,28 +11,14 @@
 #include "ipam/global_node_lock.h"
 #include "libcni/invoke.h"
 #include "libcni/skel.h"
+#include "test/unit/temp_dir.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 
-class Dir {
- public:
-  Dir() {
-    std::string tmpl = (fs::temp_directory_path() / "strait-gi-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~Dir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using Dir = strait::unit::TmpDir;
 
 class NoExec : public cni::ExecRunner {
  public:

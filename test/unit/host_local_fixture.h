@@ -25,30 +25,14 @@
 #include "libcni/netconf.h"
 #include "libcni/skel.h"
 #include "libcni/version.h"
+#include "test/unit/temp_dir.h"
 
 namespace host_local_test {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class TmpDir {
- public:
-  TmpDir() {
-    std::string tmpl = (fs::temp_directory_path() / "strait-hl-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path_ = tmpl;
-  }
-  ~TmpDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TmpDir(const TmpDir&) = delete;
-  TmpDir& operator=(const TmpDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using TmpDir = strait::unit::TmpDir;
 
 inline std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
