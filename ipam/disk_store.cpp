@@ -98,13 +98,31 @@ void write_all(int fd, std::string_view data, const std::string& what) {
   }
 }
 
-// Creates or truncates dirfd/name (0600) with `data`.
+// Creates dirfd/name (0600) holding `data`, or overwrites it in place: the old content is
+// overwritten from offset 0 and the file cut only when it was longer. Not O_TRUNC: on ext4,
+// truncating a non-empty file takes the orphan list and flushes the file on close
+// (auto_da_alloc), which blocked 2.5-3.4 ms of some ADDs here (docs/benchmarks.md); the
+// files rewritten this way (last_reserved_ip.N, the index stamp) keep nearly the same length.
+// A crash between the write and the cut leaves trailing bytes: upstream then reads no
+// last_reserved_ip (it only loses round-robin once), and a stamp that does not match
+// rebuilds the index.
 void write_file(int dirfd, const std::string& name, std::string_view data,
                 const std::string& what) {
-  UniqueFd fd(
-      openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd fd(openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd) throw_errno(errno, "failed to open " + what);
-  write_all(fd.get(), data, what);
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) throw_errno(errno, "failed to stat " + what);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = pwrite(fd.get(), data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno(errno, "failed to write " + what);
+    done += static_cast<size_t>(n);
+  }
+  if (st.st_size > static_cast<off_t>(data.size()) &&
+      ftruncate(fd.get(), static_cast<off_t>(data.size())) != 0) {
+    throw_errno(errno, "failed to write " + what);
+  }
   if (close(fd.release()) != 0) throw_errno(errno, "failed to write " + what);
 }
 

@@ -76,6 +76,29 @@ TEST_CASE("disk store writes upstream's format", "[host-local][store]") {
   CHECK_FALSE(s->last_reserved(7));
 }
 
+TEST_CASE("disk store rewrites last_reserved_ip in place, shorter or longer, exactly",
+          "[host-local][store]") {
+  // Rewritten without O_TRUNC (ext4 flushes a truncated file on close): the file must still
+  // hold exactly the address, as upstream reads it whole with no trimming.
+  TmpDir d;
+  std::string dir = d.path() + "/data/net1";
+  {
+    auto s = open(d);
+    CHECK(s->reserve(ip("10.1.0.200"), {"c1", "eth0"}, 0));
+    CHECK(s->reserve(ip("10.1.0.3"), {"c2", "eth0"}, 0));
+  }
+  CHECK(slurp(dir + "/last_reserved_ip.0") == "10.1.0.3");
+  {
+    auto s = open(d);
+    CHECK_FALSE(s->rebuilt_index());  // the stamp, rewritten in place too, still matches
+    CHECK(s->reserve(ip("10.1.0.44"), {"c3", "eth0"}, 0));
+  }
+  CHECK(slurp(dir + "/last_reserved_ip.0") == "10.1.0.44");
+  auto s = open(d);
+  CHECK_FALSE(s->rebuilt_index());
+  CHECK(s->last_reserved(0) == ip("10.1.0.44"));
+}
+
 TEST_CASE("disk store finds an attachment's leases through the index", "[host-local][store]") {
   TmpDir d;
   {
