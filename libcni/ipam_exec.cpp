@@ -40,4 +40,25 @@ void ipam_check(const CmdArgs& args) { run_delegate(args, "CHECK"); }
 void ipam_status(const CmdArgs& args) { run_delegate(args, "STATUS"); }
 void ipam_gc(const CmdArgs& args) { run_delegate(args, "GC"); }
 
+bool ipam_independent_of_link(std::string_view type) {
+  return type == "host-local" || type == "static" || type == "global-ipam" || type == "whereabouts";
+}
+
+EarlyIpamAdd::EarlyIpamAdd(const CmdArgs& args) : args_(args) {
+  if (ipam_independent_of_link(ipam_type(args.conf))) {
+    started_ = std::async(std::launch::async, [&args] { return ipam_add(args); });
+  }
+}
+
+EarlyIpamAdd::~EarlyIpamAdd() { wait(); }
+
+Result EarlyIpamAdd::result() {
+  if (started_.valid()) return started_.get();
+  return ipam_add(args_);
+}
+
+void EarlyIpamAdd::wait() noexcept {
+  if (started_.valid()) started_.wait();
+}
+
 }  // namespace cni

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -332,7 +333,19 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   // From here on every side effect registers its undo at once.
   const std::string tmp_name = temp_link_name(env);
   int link_index = 0;
+  std::optional<cni::EarlyIpamAdd> ipam_add;  // outlives the rollback that waits for it
   cni::Rollback rollback(args.log);
+  if (!cfg.l2_only) {
+    // SPEC (delegated plugins): a delegate that failed ADD gets a DEL too, so the undo is
+    // registered before the call. A store-only IPAM (host-local, global-ipam) runs while the
+    // link is being created; others after it exists.
+    rollback.add("release the address (IPAM " + quoted(cfg.ipam_type) + " DEL)",
+                 [&args, &ipam_add] {
+                   ipam_add->wait();
+                   cni::ipam_del(args);
+                 });
+    ipam_add.emplace(args);
+  }
 
   cni::MacvlanSpec spec;
   spec.name = tmp_name;
@@ -374,11 +387,7 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   if (cfg.l2_only) {
     cni::set_link_up(pod_sock, link_index);
   } else {
-    // SPEC (delegated plugins): a delegate that failed ADD gets a DEL too, so the undo is
-    // registered before the call.
-    rollback.add("release the address (IPAM " + quoted(cfg.ipam_type) + " DEL)",
-                 [&args] { cni::ipam_del(args); });
-    cni::Result ipam = cni::ipam_add(args);
+    cni::Result ipam = ipam_add->result();
     if (ipam.ips.empty()) {
       throw Error(cni::kErrInternal,
                   "IPAM plugin " + quoted(cfg.ipam_type) + " returned no IP addresses");

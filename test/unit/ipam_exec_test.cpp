@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -33,11 +35,18 @@ class FakeRunner : public cni::ExecRunner {
   cni::ExecResult reply;
   std::vector<Call> calls;
 
+  std::vector<std::thread::id> threads;  // the thread of every call
+
   cni::ExecResult run(const std::string& path, const cni::EnvMap& env,
                       std::string_view input) override {
+    std::lock_guard lock(mu_);
     calls.push_back({path, env, std::string(input)});
+    threads.push_back(std::this_thread::get_id());
     return reply;
   }
+
+ private:
+  std::mutex mu_;
 };
 
 // A directory holding an executable file named `name`, so find_plugin finds it.
@@ -61,8 +70,9 @@ class PluginDir {
 };
 
 struct Fixture {
-  explicit Fixture(const std::string& config, const std::string& command = "ADD")
-      : plugins("fake-ipam"), log(log_sink), stdin_data(config) {
+  explicit Fixture(const std::string& config, const std::string& command = "ADD",
+                   const std::string& ipam_name = "fake-ipam")
+      : plugins(ipam_name), log(log_sink), stdin_data(config) {
     environ = {{"CNI_COMMAND", command},
                {"CNI_CONTAINERID", "ctr1"},
                {"CNI_NETNS", "/run/netns/x"},
@@ -223,4 +233,60 @@ TEST_CASE("an ipam.type not on CNI_PATH is reported with the path", "[ipam_exec]
     CHECK_THAT(e.msg(), Catch::Contains("\"nope\"") && Catch::Contains(f.plugins.path()));
   }
   CHECK(f.runner.calls.empty());
+}
+
+TEST_CASE("EarlyIpamAdd runs a store-only IPAM on another thread, others when asked",
+          "[ipam_exec]") {
+  const char* reply = R"({"cniVersion":"1.0.0","ips":[{"address":"10.1.0.7/24"}]})";
+  auto config = [](const std::string& type) {
+    return R"({"cniVersion":"1.0.0","name":"net1","type":"macvlan","ipam":{"type":")" + type +
+           R"("}})";
+  };
+  CHECK(cni::ipam_independent_of_link("host-local"));
+  CHECK(cni::ipam_independent_of_link("global-ipam"));
+  CHECK_FALSE(cni::ipam_independent_of_link("dhcp"));
+  CHECK_FALSE(cni::ipam_independent_of_link("fake-ipam"));
+
+  SECTION("host-local starts at construction, on a second thread") {
+    Fixture f(config("host-local"), "ADD", "host-local");
+    f.runner.reply.out = reply;
+    cni::Result r;
+    {
+      cni::CmdArgs args = f.args();
+      cni::EarlyIpamAdd early(args);
+      r = early.result();
+    }
+    REQUIRE(f.runner.threads.size() == 1);
+    CHECK(f.runner.threads[0] != std::this_thread::get_id());
+    CHECK(f.runner.calls[0].env.at("CNI_COMMAND") == "ADD");
+    REQUIRE(r.ips.size() == 1);
+    CHECK(r.ips[0].address.str() == "10.1.0.7/24");
+  }
+  SECTION("dhcp runs in result(), on the caller's thread, after the link exists") {
+    Fixture f(config("dhcp"), "ADD", "dhcp");
+    f.runner.reply.out = reply;
+    cni::CmdArgs args = f.args();
+    cni::EarlyIpamAdd early(args);
+    CHECK(f.runner.calls.empty());
+    cni::Result r = early.result();
+    REQUIRE(f.runner.threads.size() == 1);
+    CHECK(f.runner.threads[0] == std::this_thread::get_id());
+    CHECK(r.ips.size() == 1);
+  }
+  SECTION("a failed early ADD is rethrown by result(), and wait() returns") {
+    Fixture f(config("host-local"), "ADD", "host-local");
+    f.runner.reply.exit_code = 1;
+    f.runner.reply.out = R"({"cniVersion":"1.0.0","code":100,"msg":"no addresses left"})";
+    cni::CmdArgs args = f.args();
+    cni::EarlyIpamAdd early(args);
+    early.wait();
+    REQUIRE(f.runner.calls.size() == 1);
+    try {
+      early.result();
+      FAIL("no exception");
+    } catch (const cni::Error& e) {
+      CHECK(e.code() == 100);
+      CHECK(e.msg() == "no addresses left");
+    }
+  }
 }
