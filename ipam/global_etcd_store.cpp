@@ -9,6 +9,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "libcni/base64.h"
 #include "libcni/error.h"
 
 namespace ipam {
@@ -17,7 +18,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 constexpr int64_t kPageSize = 500;
 
 // int64 fields arrive as JSON strings (proto3 JSON mapping), absent when zero.
@@ -29,12 +29,12 @@ int64_t as_int(const json& obj, const char* key) {
   throw std::runtime_error(std::string("etcd: field ") + key + " is not an integer");
 }
 
-std::string b64(std::string_view s) { return etcd_base64_encode(s); }
+std::string b64(std::string_view s) { return cni::base64_encode(s); }
 
 std::string unb64(const json& obj, const char* key) {
   auto it = obj.find(key);
   if (it == obj.end()) return "";
-  auto s = etcd_base64_decode(it->get<std::string>());
+  auto s = cni::base64_decode(it->get<std::string>());
   if (!s) throw std::runtime_error(std::string("etcd: field ") + key + " is not base64");
   return *s;
 }
@@ -58,56 +58,6 @@ size_t collect(char* data, size_t size, size_t n, void* user) {
 }
 
 }  // namespace
-
-std::string etcd_base64_encode(std::string_view data) {
-  std::string out;
-  out.reserve((data.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(data[k])); };
-  for (; i + 3 <= data.size(); i += 3) {
-    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    for (int s = 18; s >= 0; s -= 6) out += kAlphabet[(v >> s) & 63];
-  }
-  size_t rest = data.size() - i;
-  if (rest) {
-    uint32_t v = byte(i) << 16;
-    if (rest == 2) v |= byte(i + 1) << 8;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> etcd_base64_decode(std::string_view text) {
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (size_t i = 0; i < text.size(); i += 4) {
-    uint32_t v = 0;
-    int pad = 0;
-    for (size_t k = 0; k < 4; ++k) {
-      char c = text[i + k];
-      uint32_t d = 0;
-      if (c == '=') {
-        // Padding only in the last group's last two places.
-        if (i + 4 != text.size() || k < 2) return std::nullopt;
-        ++pad;
-      } else {
-        if (pad) return std::nullopt;
-        const char* p = std::strchr(kAlphabet, c);
-        if (!p || c == '\0') return std::nullopt;
-        d = static_cast<uint32_t>(p - kAlphabet);
-      }
-      v = (v << 6) | d;
-    }
-    out += static_cast<char>((v >> 16) & 0xff);
-    if (pad < 2) out += static_cast<char>((v >> 8) & 0xff);
-    if (pad < 1) out += static_cast<char>(v & 0xff);
-  }
-  return out;
-}
 
 namespace {
 

@@ -73,9 +73,4 @@ class EtcdStore : public KvStore {
   size_t current_ = 0;
 };
 
-// RFC 4648 base64 with padding, as the gateway encodes bytes. decode returns nullopt on
-// malformed input.
-std::string etcd_base64_encode(std::string_view data);
-std::optional<std::string> etcd_base64_decode(std::string_view text);
-
 }  // namespace ipam

@@ -11,7 +11,7 @@
 #include <sstream>
 #include <system_error>
 
-#include "libcni/cnitool/base64.h"
+#include "libcni/base64.h"
 #include "libcni/error.h"
 #include "libcni/fd.h"
 

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/cnitool/base64.h"
+#include "libcni/base64.h"
 #include "libcni/cnitool/cli.h"
 #include "libcni/cnitool/container_id.h"
 #include "libcni/cnitool/network_list.h"
@@ -194,8 +194,8 @@ TEST_CASE("absolute_path cleans like Go's filepath.Abs", "[cnitool]") {
 }
 
 TEST_CASE("base64 matches Go's []byte encoding", "[cnitool]") {
-  using cni::tool::base64_decode;
-  using cni::tool::base64_encode;
+  using cni::base64_decode;
+  using cni::base64_encode;
   CHECK(base64_encode("") == "");
   CHECK(base64_encode("f") == "Zg==");
   CHECK(base64_encode("fo") == "Zm8=");
@@ -302,7 +302,7 @@ TEST_CASE("ADD runs the chain in order and threads prevResult", "[cnitool]") {
   CHECK(entry["netns"] == "/run/netns/test");
   CHECK(entry["cniArgs"] == json::array({{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", "pod"}}));
   CHECK(entry["capabilityArgs"] == rt.capability_args);
-  CHECK(cni::tool::base64_decode(entry["config"].get<std::string>()) == net.bytes);
+  CHECK(cni::base64_decode(entry["config"].get<std::string>()) == net.bytes);
   CHECK(entry["result"]["interfaces"].size() == 3);
   CHECK(entry["result"]["cniVersion"] == "1.0.0");
   struct stat st {};
@@ -575,7 +575,7 @@ TEST_CASE("result cache reads entries written by libcni", "[cnitool]") {
   json go = {
       {"kind", "cniCacheV1"},
       {"containerId", "abc"},
-      {"config", cni::tool::base64_encode(config)},
+      {"config", cni::base64_encode(config)},
       {"ifName", "net1"},
       {"networkName", "gonet"},
       {"netns", "/proc/1/ns/net"},

@@ -1,9 +1,9 @@
-#include "libcni/cnitool/base64.h"
+#include "libcni/base64.h"
 
 #include <array>
 #include <cstdint>
 
-namespace cni::tool {
+namespace cni {
 
 namespace {
 
@@ -70,4 +70,4 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
-}  // namespace cni::tool
+}  // namespace cni
