@@ -608,3 +608,55 @@ TEST_CASE("global-ipam: etcd with TLS client certificates", "[global-ipam][etcd]
   }
   CHECK_FALSE(store.get("handles/" + network + "/c2/eth0"));
 }
+
+TEST_CASE("global-ipam CLI on a live etcd: show, release, gc, check", "[global-ipam][etcd][cli]") {
+  EtcdCluster etcd;
+  std::string network = unique_name("gcli", 40);
+  json conf = ipam_conf(network, etcd_store(etcd));
+  for (const auto& [id, node] : std::vector<std::pair<std::string, std::string>>{
+           {"c1", "node-a"}, {"c2", "node-a"}, {"c3", "node-b"}}) {
+    auto r = run_plugin(bin("global-ipam"), env_for("ADD", id, node), conf.dump());
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+  }
+  auto cli = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {bin("global-ipam"), "--etcd-endpoints", etcd.endpoint(0),
+                                     "--etcd-prefix", "/strait-test"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = cni::spawn(argv, {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}}, "");
+    INFO(r.out << r.err);
+    return r;
+  };
+
+  auto shown = cli({"--json", "show", "--blocks"});
+  REQUIRE(shown.exit_code == 0);
+  json s = json::parse(shown.out);
+  REQUIRE(s["pools"].size() == 1);
+  CHECK(s["pools"][0]["used"] == 3);
+  std::set<std::string> nodes;
+  for (const auto& b : s["blocks"]) nodes.insert(b["node"].get<std::string>());
+  CHECK(nodes == std::set<std::string>{"node-a", "node-b"});
+
+  auto rel = cli({"release", "--handle", network + "/c1/eth0"});
+  REQUIRE(rel.exit_code == 0);
+  CHECK(rel.out.find("released ") == 0);
+  ipam::EtcdStore store(etcd.options());
+  CHECK_FALSE(store.get("handles/" + network + "/c1/eth0"));
+
+  TempDir d("strait-gcli");
+  std::ofstream(d.path() + "/valid.json")
+      << json::array({{{"containerID", "c3"}, {"ifname", "eth0"}}}).dump();
+  auto gc = cli({"--json", "gc", "--valid", d.path() + "/valid.json", "--network", network});
+  REQUIRE(gc.exit_code == 0);
+  json released = json::parse(gc.out)["released"];
+  REQUIRE(released.size() == 1);
+  CHECK(released[0]["handle"] == network + "/c2/eth0");
+  CHECK(store.get("handles/" + network + "/c3/eth0"));
+
+  auto check = cli({"check"});
+  REQUIRE(check.exit_code == 0);
+  CHECK(check.out.find("no problems") != std::string::npos);
+  auto after = cli({"--json", "show"});
+  REQUIRE(after.exit_code == 0);
+  CHECK(json::parse(after.out)["pools"][0]["used"] == 1);
+}
