@@ -3,9 +3,11 @@
 #include <fnmatch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <set>
 
+#include "ipam/allocator.h"
 #include "ipam/ipam_routes.h"
 #include "libcni/error.h"
 #include "libcni/fields.h"
@@ -67,8 +69,10 @@ StoreConfig parse_store(const Fields& ipam) {
   if (type == "file") {
     s.type = StoreConfig::Type::kFile;
     s.path = f->str_or("path", kDefaultGlobalStorePath);
-    if (s.path.empty() || s.path.find('\0') != std::string::npos) {
-      f->fail("path", "must be a non-empty path");
+    // Absolute: a relative path would name a directory under whatever working directory
+    // the runtime happens to run the plugin in.
+    if (s.path.empty() || s.path[0] != '/' || s.path.find('\0') != std::string::npos) {
+      f->fail("path", cni::quote_value(s.path) + " must be an absolute path without NUL bytes");
     }
   } else if (type == "etcd") {
     s.type = StoreConfig::Type::kEtcd;
@@ -100,6 +104,34 @@ StoreConfig parse_store(const Fields& ipam) {
   }
   s.timeout_ms = static_cast<int>(f->integer("timeoutMs", 1, 3600000).value_or(s.timeout_ms));
   return s;
+}
+
+cni::Error unavailable(const AddressRequest& req, const std::string& why) {
+  return cni::Error(kErrAddressUnavailable,
+                    "requested IP address " + req.ip.str() + " (" + req.source + ") " + why);
+}
+
+// What an ADD can tell about its requested addresses from the config alone, before it takes
+// the node lock or opens the store (either creates files): each lies in a pool, one per
+// family, none is a pool's network, broadcast or gateway address. BlockAllocator::assign
+// checks the same (it has other callers); whether the address is free needs the store.
+void check_requests(const GlobalConfig& c) {
+  std::set<int> families;
+  for (const auto& req : c.requested) {
+    auto pool = std::find_if(c.pools.begin(), c.pools.end(),
+                             [&](const PoolConfig& p) { return p.cidr().contains(req.ip); });
+    if (pool == c.pools.end()) throw unavailable(req, "is not in any pool");
+    if (!families.insert(req.ip.family()).second) {
+      throw unavailable(req, std::string("is a second ") + (req.ip.is_v4() ? "IPv4" : "IPv6") +
+                                 " address; one address per family is given");
+    }
+    if (!pool->usable(req.ip)) {
+      std::string what = req.ip == pool->cidr().ip                   ? "network address"
+                         : pool->gateway && req.ip == *pool->gateway ? "gateway"
+                                                                     : "broadcast address";
+      throw unavailable(req, "is the " + what + " of pool " + pool->name);
+    }
+  }
 }
 
 }  // namespace
@@ -149,7 +181,11 @@ GlobalConfig parse_global_ipam(const nlohmann::json& ipam_json, const std::strin
   c.routes = parse_ipam_routes(ipam);
   c.store = parse_store(ipam);
   c.node_lock_dir = ipam.str_or("nodeLockDir", kDefaultNodeLockDir);
-  if (c.node_lock_dir.find('\0') != std::string::npos) ipam.fail("nodeLockDir", "contains NUL");
+  if (c.node_lock_dir.find('\0') != std::string::npos ||
+      (!c.node_lock_dir.empty() && c.node_lock_dir[0] != '/')) {
+    ipam.fail("nodeLockDir", cni::quote_value(c.node_lock_dir) +
+                                 " must be an absolute path without NUL bytes (or \"\": no lock)");
+  }
   return c;
 }
 
@@ -163,6 +199,7 @@ GlobalConfig parse_global_config(const cni::NetConf& conf, const cni::Env& env,
   GlobalConfig c = parse_global_ipam(conf.ipam, "ipam", environ);
   c.network = conf.name;
   c.requested = parse_address_requests(conf, env);
+  if (env.command == "ADD") check_requests(c);
   return c;
 }
 

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -19,6 +21,13 @@
 // range of 20 addresses so addresses are reused all the time. An address is "live" from the
 // moment ADD returns it until just before its DEL starts; no address may ever be live twice.
 // At the end: no lease, no index entry, no link in any pod netns, the host unchanged.
+//
+// global-ipam (file store): a /27 pool (29 usable addresses) cut into eight /30 blocks, and
+// the workers split between two node names, so both nodes claim blocks concurrently from one
+// pool (compare-and-swap between nodes; the node lock only serializes one node), addresses
+// are reused inside them, and a node whose blocks are full claims another or borrows. At the
+// end: no allocation in any block, no handle record, `global-ipam check` finds nothing wrong,
+// and each node owns a block.
 //
 // A new plugin or IPAM joins with one kCombos row.
 namespace {
@@ -42,7 +51,91 @@ struct Combo {
   std::string ipam;    // the delegate
 };
 
-const std::vector<Combo> kCombos = {{"macvlan", "host-local"}};
+const std::vector<Combo> kCombos = {{"macvlan", "host-local"}, {"macvlan", "global-ipam"}};
+
+const std::vector<std::string> kGlobalNodes = {"soak-node-a", "soak-node-b"};
+
+// The IPAM block of `ipam`, with its state under `data`; global-ipam for node `node`.
+json ipam_conf(const std::string& ipam, const std::string& data, const std::string& node) {
+  if (ipam == "global-ipam") {
+    return {{"type", "global-ipam"},
+            {"nodeName", node},
+            {"pools", json::array({{{"name", "soak-v4"},
+                                    {"cidr", "192.0.2.0/27"},
+                                    {"blockSize", 30},
+                                    {"gateway", "192.0.2.1"}}})},
+            {"store", {{"type", "file"}, {"path", data + "/store"}}},
+            {"nodeLockDir", data + "/locks"}};
+  }
+  json range = {{"subnet", "192.0.2.0/24"},
+                {"rangeStart", "192.0.2.10"},
+                {"rangeEnd", "192.0.2.29"},
+                {"gateway", "192.0.2.1"}};
+  return {{"type", ipam}, {"dataDir", data}, {"ranges", json::array({json::array({range})})}};
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// host-local: only lock, last_reserved_ip.* and the (empty) index are left.
+void check_host_local_leftovers(const fs::path& dir) {
+  REQUIRE(fs::exists(dir));
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string n = e.path().filename().string();
+    INFO("left in the lease directory: " << n);
+    CHECK((n == "lock" || n.rfind("last_reserved_ip.", 0) == 0 || n == ".strait"));
+  }
+  if (fs::exists(dir / ".strait")) {
+    for (const auto& e : fs::directory_iterator(dir / ".strait")) {
+      std::string n = e.path().filename().string();
+      INFO("left in the index: " << n);
+      CHECK(n == "stamp");
+    }
+  }
+}
+
+// global-ipam: the store's blocks hold no allocation and no handle record is left (read from
+// the files, "<revision>\n<JSON>", layout in ipam/global_records.h); `global-ipam check`
+// agrees and finds nothing else wrong; each node owns a block. Returns "<node>: <blocks>".
+std::string check_global_leftovers(const fs::path& store) {
+  REQUIRE(fs::exists(store / "blocks"));
+  std::map<std::string, int> owned;
+  for (const auto& e : fs::recursive_directory_iterator(store / "blocks")) {
+    if (!e.is_regular_file()) continue;
+    std::string text = slurp(e.path());
+    size_t nl = text.find('\n');
+    REQUIRE(nl != std::string::npos);
+    json block = json::parse(text.substr(nl + 1));
+    INFO("block " << e.path().filename() << ": " << block.dump());
+    CHECK(block.at("allocations").empty());
+    owned[block.value("affinity", "")]++;
+  }
+  if (fs::exists(store / "handles")) {
+    for (const auto& e : fs::recursive_directory_iterator(store / "handles")) {
+      INFO("left in handles/: " << fs::relative(e.path(), store));
+      CHECK(!e.is_regular_file());
+    }
+  }
+  std::string out;
+  strait::test::sh(bin("global-ipam") + " --store-path " + store.string() + " --json check", &out);
+  INFO("global-ipam check: " << out);
+  json report;
+  REQUIRE_NOTHROW(report = json::parse(out));
+  CHECK(report.at("problems") == json::array());
+  CHECK(report.at("summary").at("allocations") == 0);
+  CHECK(report.at("summary").at("handles") == 0);
+  std::string summary;
+  for (const auto& node : kGlobalNodes) {
+    INFO("blocks owned by " << node);
+    CHECK(owned[node] >= 1);
+    summary += (summary.empty() ? "" : ", ") + node + ": " + std::to_string(owned[node]);
+  }
+  return summary + " blocks of 8";
+}
 
 std::set<std::string> link_names(const TempNetns& ns) {
   std::set<std::string> out;
@@ -66,19 +159,17 @@ TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, n
     const std::set<std::string> host_links = link_names(host);
     TempDir data{"strait-soak"};
     const std::string network = unique_name("sonet", 40);
-    json range = {{"subnet", "192.0.2.0/24"},
-                  {"rangeStart", "192.0.2.10"},
-                  {"rangeEnd", "192.0.2.29"},
-                  {"gateway", "192.0.2.1"}};
-    const json conf = {{"cniVersion", "1.1.0"},
-                       {"name", network},
-                       {"type", combo.plugin},
-                       {"master", "mst0"},
-                       {"ipam",
-                        {{"type", combo.ipam},
-                         {"dataDir", data.path()},
-                         {"ranges", json::array({json::array({range})})}}}};
-    const std::string input = conf.dump();
+    const bool global = combo.ipam == "global-ipam";
+    // One config per node name (global-ipam: workers alternate between two nodes).
+    std::vector<std::string> inputs;
+    for (const auto& node : global ? kGlobalNodes : std::vector<std::string>{""}) {
+      const json conf = {{"cniVersion", "1.1.0"},
+                         {"name", network},
+                         {"type", combo.plugin},
+                         {"master", "mst0"},
+                         {"ipam", ipam_conf(combo.ipam, data.path(), node)}};
+      inputs.push_back(conf.dump());
+    }
 
     std::vector<std::unique_ptr<TempNetns>> pods;
     for (int i = 0; i < kWorkers; ++i) pods.push_back(std::make_unique<TempNetns>("sop"));
@@ -98,6 +189,7 @@ TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, n
     for (int w = 0; w < kWorkers; ++w) {
       workers.emplace_back([&, w] {
         const std::string netns = pods[w]->path();
+        const std::string& input = inputs[w % inputs.size()];
         while (next.fetch_add(1) < kCycles) {
           const std::string cid = unique_name("soak", 40);
           PluginRun add = run_plugin(bin(combo.plugin), plugin_env("ADD", cid, netns, "net1"),
@@ -143,20 +235,12 @@ TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, n
     CHECK(failures.empty());
     CHECK(done.load() == kCycles);
     CHECK(live.empty());
-    // Nothing left: only lock, last_reserved_ip.* and the (empty) index.
-    const fs::path dir = fs::path(data.path()) / network;
-    REQUIRE(fs::exists(dir));
-    for (const auto& e : fs::directory_iterator(dir)) {
-      std::string n = e.path().filename().string();
-      INFO("left in the lease directory: " << n);
-      CHECK((n == "lock" || n.rfind("last_reserved_ip.", 0) == 0 || n == ".strait"));
-    }
-    if (fs::exists(dir / ".strait")) {
-      for (const auto& e : fs::directory_iterator(dir / ".strait")) {
-        std::string n = e.path().filename().string();
-        INFO("left in the index: " << n);
-        CHECK(n == "stamp");
-      }
+    // Nothing left of any attachment.
+    if (global) {
+      WARN(combo.plugin << " + " << combo.ipam << ": "
+                        << check_global_leftovers(fs::path(data.path()) / "store"));
+    } else {
+      check_host_local_leftovers(fs::path(data.path()) / network);
     }
     for (const auto& p : pods) CHECK(link_names(*p) == std::set<std::string>{"lo"});
     CHECK(link_names(host) == host_links);

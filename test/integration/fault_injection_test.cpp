@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "libcni/invoke.h"
+#include "libcni/ip.h"
 #include "test/integration/harness.h"
 
 // SIGKILL during ADD at deterministic points, without hooks in the product: the executable
@@ -27,6 +28,18 @@
 // Only the traced process is killed (no -f): a running IPAM child is orphaned, as when a
 // runtime's timeout kills a plugin, and finishes on its own; we wait for it before DEL.
 //
+// global-ipam (file store): "nothing left" means no allocation in any block and no file of
+// the store naming the killed container (its handle record), read from the store's files
+// (layout: ipam/global_records.h); and `global-ipam check` finds nothing wrong with the store
+// once the retried ADD is deleted again. Its rows run every kill against a new store holding
+// only the bystander (added first, so it claims the first block): with blockSize 28 the
+// killed ADD takes an address of the node's block (the steady state), with blockSize 32
+// (one address per block) it claims a block of its own (pool record, index entry, block).
+// The store's .locks/ and .tmp/ hold no state and are not compared: a kill before the first
+// write of the handle record leaves its empty lock file (.locks/handles/<net>/<cid>/<ifname>,
+// which no DEL removes since there is no record to delete), and a kill before a rename leaves
+// a temporary file (swept by the store after 60 s).
+//
 // A new executable joins with one kTargets row.
 namespace {
 
@@ -41,47 +54,106 @@ using strait::test::TempDir;
 using strait::test::TempNetns;
 using strait::test::unique_name;
 
+// The IPAM a config names, and how it is set up.
+struct IpamSetup {
+  std::string type = "host-local";  // or "global-ipam" (file store)
+  int block_size = 28;              // global-ipam: the pool's blockSize
+  // global-ipam: each kill starts from a new store holding only the bystander, so that every
+  // killed ADD takes the same path (a claim, with blockSize 32).
+  bool fresh_store = false;
+};
+
 struct FaultTarget {
   std::string executable;
-  bool makes_link;  // whether ADD puts a link into the pod netns
+  IpamSetup ipam;
+  bool makes_link;      // whether ADD puts a link into the pod netns
+  int second_add_code;  // an ADD repeated without DEL; 0: succeeds with the same address
   std::vector<std::string> syscalls;
 };
 
+const std::vector<std::string> kMacvlanSyscalls = {"sendmsg", "recvmsg", "setns", "socket",
+                                                   "openat",  "write",   "clone", "clone3",
+                                                   "vfork",   "wait4",   "sendto"};
+// The file store's writes: lock, create, write, fsync, rename into place, directories made
+// and removed on the way, listings.
+const std::vector<std::string> kGlobalIpamSyscalls = {
+    "openat",   "write", "flock",   "rename", "renameat", "unlink",
+    "unlinkat", "mkdir", "mkdirat", "rmdir",  "fsync",    "getdents64"};
+
 const std::vector<FaultTarget> kTargets = {
-    {"macvlan",
-     true,
-     {"sendmsg", "recvmsg", "setns", "socket", "openat", "write", "clone", "clone3", "vfork",
-      "wait4", "sendto"}},
+    {"macvlan", {}, true, 4, kMacvlanSyscalls},
     {"host-local",
+     {},
      false,
+     102,
      {"openat", "write", "flock", "renameat", "rename", "unlink", "unlinkat", "mkdir", "mkdirat",
       "fsync", "fdatasync", "ftruncate", "close", "utimensat", "linkat", "getdents64"}},
+    {"macvlan", {"global-ipam", 28, false}, true, 4, kMacvlanSyscalls},
+    {"global-ipam", {"global-ipam", 28, true}, false, 0, kGlobalIpamSyscalls},
+    {"global-ipam", {"global-ipam", 32, true}, false, 0, kGlobalIpamSyscalls},
 };
 
+std::string describe(const FaultTarget& t) {
+  std::string s = t.executable;
+  if (t.executable != t.ipam.type) s += " + " + t.ipam.type;
+  if (t.ipam.type == "global-ipam") s += " (blockSize " + std::to_string(t.ipam.block_size) + ")";
+  return s;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
 struct World {
+  IpamSetup ipam;
   TempNetns host{"fih"};
   TempDir data{"strait-fault"};
   std::string network = unique_name("finet", 40);
+  int store_generation = 0;
 
-  World() {
+  explicit World(IpamSetup setup = {}) : ipam(std::move(setup)) {
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
   }
 
+  bool global() const { return ipam.type == "global-ipam"; }
+  // global-ipam: the file store the config names (not made before the first call).
+  std::string store_dir() const {
+    return data.path() + "/store-" + std::to_string(store_generation);
+  }
+  // global-ipam: the next calls use a new, empty store.
+  void fresh_store() { ++store_generation; }
+
   json conf() const {
-    json range = {{"subnet", "192.0.2.0/24"},
-                  {"rangeStart", "192.0.2.10"},
-                  {"rangeEnd", "192.0.2.250"},
-                  {"gateway", "192.0.2.1"}};
+    json ipam_conf;
+    if (global()) {
+      ipam_conf = {{"type", "global-ipam"},
+                   {"nodeName", "fault-node"},
+                   {"pools", json::array({{{"name", "fault-v4"},
+                                           {"cidr", "192.0.2.0/24"},
+                                           {"blockSize", ipam.block_size},
+                                           {"gateway", "192.0.2.1"}}})},
+                   {"routes", json::array({{{"dst", "0.0.0.0/0"}}})},
+                   {"store", {{"type", "file"}, {"path", store_dir()}}},
+                   {"nodeLockDir", data.path() + "/locks"}};
+    } else {
+      json range = {{"subnet", "192.0.2.0/24"},
+                    {"rangeStart", "192.0.2.10"},
+                    {"rangeEnd", "192.0.2.250"},
+                    {"gateway", "192.0.2.1"}};
+      ipam_conf = {{"type", "host-local"},
+                   {"dataDir", data.path()},
+                   {"ranges", json::array({json::array({range})})},
+                   {"routes", json::array({{{"dst", "0.0.0.0/0"}}})}};
+    }
     return {{"cniVersion", "1.1.0"},
             {"name", network},
             {"type", "macvlan"},
             {"master", "mst0"},
-            {"ipam",
-             {{"type", "host-local"},
-              {"dataDir", data.path()},
-              {"ranges", json::array({json::array({range})})},
-              {"routes", json::array({{{"dst", "0.0.0.0/0"}}})}}}};
+            {"ipam", ipam_conf}};
   }
 
   PluginRun run(const std::string& exe, const std::string& verb, const std::string& netns,
@@ -99,9 +171,17 @@ struct World {
 
   fs::path lease_dir() const { return fs::path(data.path()) / network; }
 
-  // Lease files (named like addresses) and what they hold.
+  // Lease files (named like addresses) and what they hold; global-ipam: every allocation of
+  // every block, "<address>=<handle>".
   std::set<std::string> leases() const {
     std::set<std::string> out;
+    if (global()) {
+      for (const auto& f : store_files()) {
+        if (f.rfind("blocks/", 0) != 0) continue;
+        for (const auto& a : block_allocations(fs::path(store_dir()) / f)) out.insert(a);
+      }
+      return out;
+    }
     if (!fs::exists(lease_dir())) return out;
     for (const auto& e : fs::directory_iterator(lease_dir())) {
       std::string n = e.path().filename().string();
@@ -114,9 +194,63 @@ struct World {
     return out;
   }
 
-  // Index entries that mention `cid` (name or content).
+  // global-ipam: the records of the store (paths relative to it), without the lock files and
+  // temporary files (.locks/, .tmp/) that hold no state.
+  std::vector<std::string> store_files() const {
+    std::vector<std::string> out;
+    if (!fs::exists(store_dir())) return out;
+    for (const auto& e : fs::recursive_directory_iterator(store_dir())) {
+      std::string rel = fs::relative(e.path(), store_dir()).string();
+      if (rel.rfind(".locks", 0) == 0 || rel.rfind(".tmp", 0) == 0) continue;
+      if (e.is_regular_file()) out.push_back(rel);
+    }
+    return out;
+  }
+
+  // global-ipam: "<address>=<handle>" for each allocation of one block record
+  // ("<revision>\n<JSON>", ipam/block.h).
+  static std::vector<std::string> block_allocations(const fs::path& file) {
+    std::string text = slurp(file);
+    size_t nl = text.find('\n');
+    REQUIRE(nl != std::string::npos);
+    json b = json::parse(text.substr(nl + 1));
+    auto cidr = cni::IpNet::try_parse(b.at("cidr").get<std::string>());
+    REQUIRE(cidr);
+    std::vector<std::string> out;
+    for (const auto& a : b.at("allocations")) {
+      cni::IpAddress ip = cidr->ip + a.at("ordinal").get<int64_t>();
+      out.push_back(ip.str() + "=" + a.at("handle").get<std::string>());
+    }
+    return out;
+  }
+
+  // global-ipam: what `global-ipam check` finds wrong with the store (its "problems").
+  json store_problems() const {
+    std::string out;
+    strait::test::sh(bin("global-ipam") + " --store-path " + store_dir() + " --json check", &out);
+    INFO("global-ipam check: " << out);
+    json j;
+    REQUIRE_NOTHROW(j = json::parse(out));
+    return j.at("problems");
+  }
+
+  // Whether a call made nothing: host-local, no lease directory; global-ipam, no record in
+  // the store.
+  bool made_nothing() const { return global() ? store_files().empty() : !fs::exists(lease_dir()); }
+
+  // Index entries that mention `cid` (name or content); global-ipam: records of the store
+  // that do (its handle record, an allocation).
   std::vector<std::string> index_mentions(const std::string& cid) const {
     std::vector<std::string> out;
+    if (global()) {
+      for (const auto& f : store_files()) {
+        if (f.find(cid) != std::string::npos ||
+            slurp(fs::path(store_dir()) / f).find(cid) != std::string::npos) {
+          out.push_back(f);
+        }
+      }
+      return out;
+    }
     fs::path idx = lease_dir() / ".strait";
     if (!fs::exists(idx)) return out;
     for (const auto& e : fs::directory_iterator(idx)) {
@@ -223,32 +357,50 @@ int count_calls(const World& w, const std::string& exe, const std::string& sysca
 TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC leave nothing",
           "[fault][sweep]") {
   for (const FaultTarget& t : kTargets) {
-    World w;
+    const std::string what = describe(t);
+    auto started = std::chrono::steady_clock::now();
+    World w(t.ipam);
     // A bystander attachment that GC must keep.
     TempNetns bystander_ns{"fib"};
     const std::string bystander = unique_name("bystander", 40);
-    REQUIRE(w.run(t.executable, "ADD", bystander_ns.path(), bystander, w.conf()).exit_code == 0);
+    auto add_bystander = [&] {
+      PluginRun by = w.run(t.executable, "ADD", bystander_ns.path(), bystander, w.conf());
+      INFO(what << ": bystander ADD: " << by.out << by.err);
+      REQUIRE(by.exit_code == 0);
+    };
+    add_bystander();
     const std::set<std::string> kept = w.leases();
     REQUIRE(kept.size() == 1);
     const std::set<std::string> host_links = link_names(w.host);
+    // global-ipam rows with a fresh store per kill: a new store with the bystander only.
+    auto reset = [&] {
+      if (!t.ipam.fresh_store) return;
+      w.fresh_store();
+      add_bystander();
+      REQUIRE(w.leases() == kept);
+    };
 
+    int kills = 0;
     for (const std::string& syscall : t.syscalls) {
       int total;
       {
+        reset();
         TempNetns pod{"fic"};
         std::string cid = unique_name("count", 40);
         total = count_calls(w, t.executable, syscall, pod.path(), cid);
         REQUIRE(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
       }
       // The kill points tried, in the test log (ctest --output-on-failure -V shows them).
-      WARN(t.executable << ": " << syscall << " x" << total);
+      WARN(what << ": " << syscall << " x" << total);
       for (int k = 1; k <= total; ++k) {
-        INFO(t.executable << ": SIGKILL on entry to " << syscall << " #" << k << " of " << total);
+        INFO(what << ": SIGKILL on entry to " << syscall << " #" << k << " of " << total);
+        reset();
         TempNetns pod{"fip"};
         const std::string cid = unique_name("killed", 40);
         int rc = add_killed_at(w, t.executable, syscall, k, pod.path(), cid);
         REQUIRE(rc == 137);
         wait_for_orphans(cid);
+        ++kills;
 
         PluginRun del = w.run(t.executable, "DEL", pod.path(), cid, w.conf());
         INFO("DEL: " << del.out << del.err);
@@ -270,36 +422,47 @@ TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC 
         if (t.makes_link) CHECK(link_names(pod) == std::set<std::string>{"lo", "net1"});
         REQUIRE(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
         CHECK(w.leases() == kept);
+        if (w.global()) {
+          // Nothing half-done is left either: no handle record without its address, no index
+          // entry without its block, no block without its index entry or owner.
+          CHECK(w.index_mentions(cid).empty());
+          CHECK(w.store_problems() == json::array());
+        }
       }
     }
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    WARN(what << ": " << kills << " kills in " << secs << " s");
   }
 }
 
 TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
+  std::set<std::string> seen;
   for (const FaultTarget& t : kTargets) {
-    World w;
+    // One pass per executable and IPAM (the global-ipam rows differ in blockSize only).
+    if (!seen.insert(t.executable + " + " + t.ipam.type).second) continue;
+    const std::string what = describe(t);
+    World w(t.ipam);
     const std::set<std::string> host_links = link_names(w.host);
-    INFO(t.executable);
+    INFO(what);
 
-    DYNAMIC_SECTION(
-        t.executable << ": "
-                     << "DEL before any ADD, and DEL twice, succeed and create nothing") {
+    DYNAMIC_SECTION(what << ": "
+                         << "DEL before any ADD, and DEL twice, succeed and create nothing") {
       TempNetns pod{"fim"};
       const std::string cid = unique_name("delfirst", 40);
       CHECK(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
-      CHECK(!fs::exists(w.lease_dir()));
+      CHECK(w.made_nothing());
       REQUIRE(w.run(t.executable, "ADD", pod.path(), cid, w.conf()).exit_code == 0);
       CHECK(w.leases().size() == 1);
       CHECK(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
       CHECK(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
       CHECK(w.leases().empty());
+      CHECK(w.index_mentions(cid).empty());
       if (t.makes_link) CHECK(link_names(pod) == std::set<std::string>{"lo"});
     }
 
-    DYNAMIC_SECTION(
-        t.executable
-        << ": "
-        << "ADD twice without DEL fails cleanly and keeps the first attachment intact") {
+    DYNAMIC_SECTION(what << ": "
+                         << "ADD twice without DEL fails cleanly (global-ipam alone: returns "
+                            "the same address) and keeps the first attachment intact") {
       TempNetns pod{"fim"};
       const std::string cid = unique_name("twice", 40);
       PluginRun first = w.run(t.executable, "ADD", pod.path(), cid, w.conf());
@@ -308,9 +471,15 @@ TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
       const std::string addr = first.json()["ips"][0]["address"];
       PluginRun second = w.run(t.executable, "ADD", pod.path(), cid, w.conf());
       INFO(second.out);
-      CHECK(second.exit_code == 1);
-      // macvlan: the ifname is taken (4); host-local: duplicate allocation (102).
-      CHECK(second.json()["code"] == (t.makes_link ? 4 : 102));
+      if (t.second_add_code == 0) {
+        // global-ipam: an ADD of an attachment that holds an address returns that address.
+        CHECK(second.exit_code == 0);
+        CHECK(second.json()["ips"][0]["address"] == addr);
+      } else {
+        // macvlan: the ifname is taken (4); host-local: duplicate allocation (102).
+        CHECK(second.exit_code == 1);
+        CHECK(second.json()["code"] == t.second_add_code);
+      }
       CHECK(w.leases() == leases);
       if (t.makes_link) {
         CHECK(link_names(pod) == std::set<std::string>{"lo", "net1"});
@@ -321,8 +490,8 @@ TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
       CHECK(w.leases().empty());
     }
 
-    DYNAMIC_SECTION(t.executable << ": "
-                                 << "ADD, then the netns disappears, then DEL releases the lease") {
+    DYNAMIC_SECTION(what << ": "
+                         << "ADD, then the netns disappears, then DEL releases the lease") {
       auto pod = std::make_unique<TempNetns>("fim");
       const std::string path = pod->path();
       const std::string cid = unique_name("gone", 40);
@@ -339,6 +508,7 @@ TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
       REQUIRE(w.run(t.executable, "ADD", pod2.path(), cid, w.conf()).exit_code == 0);
       CHECK(w.run(t.executable, "DEL", "", cid, w.conf()).exit_code == 0);
       CHECK(w.leases().empty());
+      CHECK(w.index_mentions(cid).empty());
     }
   }
 }

@@ -25,7 +25,7 @@
 // "msg" (substrings the error's msg must contain). common/ applies to every target, <target>/
 // to that one.
 //
-// A new executable joins with one kTargets row: its binary, its base config and its case dir.
+// A new executable joins with one targets() row: its binary, its base config and its case dir.
 namespace {
 
 namespace fs = std::filesystem;
@@ -55,6 +55,20 @@ json host_local_ipam() {
           {"routes", json::array({{{"dst", "0.0.0.0/0"}}})}};
 }
 
+// The store and the node lock directory lie under the compared temporary root, so "nothing
+// changed" covers them; neither exists before the call (a failed call must not create them).
+json global_ipam_ipam() {
+  return {{"type", "global-ipam"},
+          {"nodeName", "hostile-node"},
+          {"pools", json::array({{{"name", "hostile-v4"},
+                                  {"cidr", "192.0.2.0/24"},
+                                  {"blockSize", 28},
+                                  {"gateway", "192.0.2.1"}}})},
+          {"routes", json::array({{{"dst", "0.0.0.0/0"}}})},
+          {"store", {{"type", "file"}, {"path", "@DATADIR@/global-store"}}},
+          {"nodeLockDir", "@DATADIR@/global-locks"}};
+}
+
 std::vector<Target> targets() {
   return {
       {"macvlan",
@@ -68,6 +82,11 @@ std::vector<Target> targets() {
         {"name", "@NETWORK@"},
         {"type", "macvlan"},
         {"ipam", host_local_ipam()}}},
+      {"global-ipam",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "macvlan"},
+        {"ipam", global_ipam_ipam()}}},
   };
 }
 
@@ -211,6 +230,32 @@ void run_case(const Target& t, const Case& c) {
 }
 
 }  // namespace
+
+// The control: each target's base config, unpatched, is accepted (ADD then DEL succeed), so a
+// case fails because of what it changes and not because the base is broken.
+TEST_CASE("hostile input: the base config of every target is accepted", "[hostile]") {
+  for (const Target& t : targets()) {
+    INFO("target " << t.executable);
+    TempNetns host{"hih"};
+    TempNetns pod{"hip"};
+    sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
+    sh_ok("ip -n " + host.name() + " link set mst0 up");
+    TempDir root{"strait-hostile"};
+    const std::string data_dir = root.path() + "/data";
+    fs::create_directory(data_dir);
+    const std::string input =
+        build_stdin(json::object(), t.base, data_dir, unique_name("hinet", 40));
+    const std::string cid = unique_name("control", 40);
+    PluginRun add = run_plugin(bin(t.executable), plugin_env("ADD", cid, pod.path(), "net1"), input,
+                               host.name());
+    INFO("ADD: " << add.out << add.err);
+    CHECK(add.exit_code == 0);
+    PluginRun del = run_plugin(bin(t.executable), plugin_env("DEL", cid, pod.path(), "net1"), input,
+                               host.name());
+    INFO("DEL: " << del.out << del.err);
+    CHECK(del.exit_code == 0);
+  }
+}
 
 TEST_CASE("hostile input: every case fails with its code, names the field, changes nothing",
           "[hostile]") {
