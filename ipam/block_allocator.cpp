@@ -34,11 +34,6 @@ cni::Error exhausted(const std::vector<const PoolConfig*>& pools, const std::str
   return cni::Error(kErrNoAddress, msg, why);
 }
 
-cni::Error unavailable(const AddressRequest& req, const std::string& why) {
-  return cni::Error(kErrAddressUnavailable,
-                    "requested IP address " + req.ip.str() + " (" + req.source + ") " + why);
-}
-
 }  // namespace
 
 BlockAllocator::BlockAllocator(const std::vector<PoolConfig>& pools, KvStore& store,
@@ -55,13 +50,6 @@ BlockAllocator::BlockAllocator(const std::vector<PoolConfig>& pools, KvStore& st
 const PoolConfig* BlockAllocator::pool_named(const std::string& name) const {
   for (const auto& p : pools_) {
     if (p.name == name) return &p;
-  }
-  return nullptr;
-}
-
-const PoolConfig* BlockAllocator::pool_for(const IpAddress& ip) const {
-  for (const auto& p : pools_) {
-    if (p.cidr().contains(ip)) return &p;
   }
   return nullptr;
 }
@@ -418,12 +406,6 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
 
 Assignment BlockAllocator::assign_requested(const Handle& handle, HandleState& state,
                                             const AddressRequest& req, const PoolConfig& pool) {
-  if (!pool.usable(req.ip)) {
-    std::string what = req.ip == pool.cidr().ip                  ? "network address"
-                       : pool.gateway && req.ip == *pool.gateway ? "gateway"
-                                                                 : "broadcast address";
-    throw unavailable(req, "is the " + what + " of pool " + pool.name);
-  }
   IpNet cidr = pool.layout.block_of(req.ip);
   std::string key = key_of(pool, cidr);
   uint32_t ord = pool.layout.ordinal(req.ip);
@@ -441,22 +423,22 @@ Assignment BlockAllocator::assign_requested(const Handle& handle, HandleState& s
       auto loaded = load_block(key);
       if (!loaded) {
         if (at_cap(pool, affine_blocks(pool).size())) {
-          throw unavailable(req, "needs block " + cidr.str() + " of pool " + pool.name +
-                                     " claimed, but node " + options_.node + " owns " +
-                                     std::to_string(options_.max_blocks_per_node) +
-                                     " blocks of it (maxBlocksPerNode)");
+          throw request_unavailable(req, "needs block " + cidr.str() + " of pool " + pool.name +
+                                             " claimed, but node " + options_.node + " owns " +
+                                             std::to_string(options_.max_blocks_per_node) +
+                                             " blocks of it (maxBlocksPerNode)");
         }
         if (auto a = claim(handle, state, pool, cidr, ord)) return *a;
-        throw unavailable(req, "is not usable");
+        throw request_unavailable(req, "is not usable");
       }
       const Block& b = loaded->block;
       if (auto it = b.allocations.find(ord); it != b.allocations.end()) {
-        throw unavailable(
+        throw request_unavailable(
             req, "is not available in pool " + pool.name + " (held by " + it->second.handle + ")");
       }
       if (options_.strict_affinity && b.affinity != options_.node) {
-        throw unavailable(req, "is in block " + cidr.str() + " of node " + b.affinity +
-                                   " and strictAffinity forbids borrowing");
+        throw request_unavailable(req, "is in block " + cidr.str() + " of node " + b.affinity +
+                                           " and strictAffinity forbids borrowing");
       }
       if (b.affinity != options_.node) check_pool_record(pool);
       return take(handle, state, pool, key, std::move(*loaded), ord);
@@ -474,16 +456,10 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   // Which family each requested address serves, and in which pool.
   std::vector<std::pair<int, const AddressRequest*>> wanted;  // family, request (or null)
   std::map<int, const PoolConfig*> requested_pool;
-  for (const auto& req : requested) {
-    const PoolConfig* pool = pool_for(req.ip);
-    if (!pool) throw unavailable(req, "is not in any pool");
-    int f = req.ip.family();
-    if (requested_pool.count(f)) {
-      throw unavailable(
-          req, "is a second " + family_name(f) + " address; one address per family is given");
-    }
-    requested_pool[f] = pool;
-    wanted.emplace_back(f, &req);
+  auto pools = pools_of_requests(pools_, requested);
+  for (size_t i = 0; i < requested.size(); ++i) {
+    requested_pool[requested[i].ip.family()] = pools[i];
+    wanted.emplace_back(requested[i].ip.family(), &requested[i]);
   }
   for (const auto& p : pools_) {
     if (!p.selects(options_.node)) continue;
@@ -535,7 +511,7 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
       });
       if (held_it != held_now.end()) {
         if (req && req->ip != held_it->ip) {
-          throw unavailable(
+          throw request_unavailable(
               *req, "was asked for, but " + handle.id() + " already holds " + held_it->ip.str());
         }
         out.push_back(*held_it);

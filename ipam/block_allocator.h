@@ -104,7 +104,6 @@ class BlockAllocator {
   class Conflict {};  // a compare-and-swap lost: re-read and retry
 
   const PoolConfig* pool_named(const std::string& name) const;
-  const PoolConfig* pool_for(const cni::IpAddress& ip) const;
   std::vector<const PoolConfig*> pools_of(int family) const;
   std::string key_of(const PoolConfig& pool, const cni::IpNet& block) const;
 

@@ -106,34 +106,6 @@ StoreConfig parse_store(const Fields& ipam) {
   return s;
 }
 
-cni::Error unavailable(const AddressRequest& req, const std::string& why) {
-  return cni::Error(kErrAddressUnavailable,
-                    "requested IP address " + req.ip.str() + " (" + req.source + ") " + why);
-}
-
-// What an ADD can tell about its requested addresses from the config alone, before it takes
-// the node lock or opens the store (either creates files): each lies in a pool, one per
-// family, none is a pool's network, broadcast or gateway address. BlockAllocator::assign
-// checks the same (it has other callers); whether the address is free needs the store.
-void check_requests(const GlobalConfig& c) {
-  std::set<int> families;
-  for (const auto& req : c.requested) {
-    auto pool = std::find_if(c.pools.begin(), c.pools.end(),
-                             [&](const PoolConfig& p) { return p.cidr().contains(req.ip); });
-    if (pool == c.pools.end()) throw unavailable(req, "is not in any pool");
-    if (!families.insert(req.ip.family()).second) {
-      throw unavailable(req, std::string("is a second ") + (req.ip.is_v4() ? "IPv4" : "IPv6") +
-                                 " address; one address per family is given");
-    }
-    if (!pool->usable(req.ip)) {
-      std::string what = req.ip == pool->cidr().ip                   ? "network address"
-                         : pool->gateway && req.ip == *pool->gateway ? "gateway"
-                                                                     : "broadcast address";
-      throw unavailable(req, "is the " + what + " of pool " + pool->name);
-    }
-  }
-}
-
 }  // namespace
 
 bool PoolConfig::selects(const std::string& node) const {
@@ -199,8 +171,36 @@ GlobalConfig parse_global_config(const cni::NetConf& conf, const cni::Env& env,
   GlobalConfig c = parse_global_ipam(conf.ipam, "ipam", environ);
   c.network = conf.name;
   c.requested = parse_address_requests(conf, env);
-  if (env.command == "ADD") check_requests(c);
   return c;
+}
+
+cni::Error request_unavailable(const AddressRequest& req, const std::string& why) {
+  return cni::Error(kErrAddressUnavailable,
+                    "requested IP address " + req.ip.str() + " (" + req.source + ") " + why);
+}
+
+std::vector<const PoolConfig*> pools_of_requests(const std::vector<PoolConfig>& pools,
+                                                 const std::vector<AddressRequest>& requested) {
+  std::vector<const PoolConfig*> out;
+  std::set<int> families;
+  for (const auto& req : requested) {
+    auto pool = std::find_if(pools.begin(), pools.end(),
+                             [&](const PoolConfig& p) { return p.cidr().contains(req.ip); });
+    if (pool == pools.end()) throw request_unavailable(req, "is not in any pool");
+    if (!families.insert(req.ip.family()).second) {
+      throw request_unavailable(req, std::string("is a second ") +
+                                         (req.ip.is_v4() ? "IPv4" : "IPv6") +
+                                         " address; one address per family is given");
+    }
+    if (!pool->usable(req.ip)) {
+      std::string what = req.ip == pool->cidr().ip                   ? "network address"
+                         : pool->gateway && req.ip == *pool->gateway ? "gateway"
+                                                                     : "broadcast address";
+      throw request_unavailable(req, "is the " + what + " of pool " + pool->name);
+    }
+    out.push_back(&*pool);
+  }
+  return out;
 }
 
 }  // namespace ipam

@@ -11,6 +11,7 @@
 #include "ipam/block_layout.h"
 #include "ipam/range.h"
 #include "libcni/env.h"
+#include "libcni/error.h"
 #include "libcni/ip.h"
 #include "libcni/netconf.h"
 #include "libcni/result.h"
@@ -81,5 +82,16 @@ GlobalConfig parse_global_ipam(const nlohmann::json& ipam, const std::string& pa
 // requested addresses (CNI_ARGS IP, args.cni.ips, runtimeConfig.ips).
 GlobalConfig parse_global_config(const cni::NetConf& conf, const cni::Env& env,
                                  const cni::EnvMap& environ);
+
+// An error (kErrAddressUnavailable) about one requested address: "requested IP address
+// 10.1.0.5 (CNI_ARGS IP) <why>".
+cni::Error request_unavailable(const AddressRequest& req, const std::string& why);
+
+// What the config alone tells about the requested addresses, so an ADD can refuse them before
+// it takes the node lock or opens the store: each lies in a pool, there is one per family, and
+// none is a pool's network, broadcast or gateway address (request_unavailable otherwise).
+// Returns the pool of each request, in order. Whether an address is free needs the store.
+std::vector<const PoolConfig*> pools_of_requests(const std::vector<PoolConfig>& pools,
+                                                 const std::vector<AddressRequest>& requested);
 
 }  // namespace ipam

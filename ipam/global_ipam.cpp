@@ -26,10 +26,18 @@ using records::Handle;
 // One verb's config, store and allocator.
 struct Session {
   explicit Session(const cni::CmdArgs& args)
-      : cfg(parse_global_config(args.conf, args.env, args.environ)),
+      : cfg(config(args)),
         store(open_global_store(cfg.store)),
         alloc(cfg.pools, *store, options(cfg)),
         handle{cfg.network, args.env.container_id, args.env.ifname} {}
+
+  static GlobalConfig config(const cni::CmdArgs& args) {
+    GlobalConfig c = parse_global_config(args.conf, args.env, args.environ);
+    // A requested address the config alone refuses is refused before the store is opened
+    // or the node lock taken (either creates files).
+    if (args.env.command == "ADD") pools_of_requests(c.pools, c.requested);
+    return c;
+  }
 
   static AllocatorOptions options(const GlobalConfig& c) {
     AllocatorOptions o;

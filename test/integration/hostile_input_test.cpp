@@ -188,15 +188,28 @@ std::string build_stdin(const json& spec, const json& base, const std::string& d
   return text;
 }
 
-void run_case(const Target& t, const Case& c) {
-  INFO("target " << t.executable << ", case " << c.name << ": " << c.spec.value("about", ""));
+// What every case and the control run in: a "host" netns whose veth mst0 is the master, a pod
+// netns, and a fresh data directory.
+struct Scene {
   TempNetns host{"hih"};
   TempNetns pod{"hip"};
-  sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
-  sh_ok("ip -n " + host.name() + " link set mst0 up");
   TempDir root{"strait-hostile"};
-  const std::string data_dir = root.path() + "/data";
-  fs::create_directory(data_dir);
+  std::string data_dir = root.path() + "/data";
+
+  Scene() {
+    sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
+    sh_ok("ip -n " + host.name() + " link set mst0 up");
+    fs::create_directory(data_dir);
+  }
+};
+
+void run_case(const Target& t, const Case& c) {
+  INFO("target " << t.executable << ", case " << c.name << ": " << c.spec.value("about", ""));
+  Scene scene;
+  const TempNetns& host = scene.host;
+  const TempNetns& pod = scene.pod;
+  const TempDir& root = scene.root;
+  const std::string& data_dir = scene.data_dir;
   const std::string network = unique_name("hinet", 40);
 
   const std::string verb = c.spec.value("verb", "ADD");
@@ -236,22 +249,16 @@ void run_case(const Target& t, const Case& c) {
 TEST_CASE("hostile input: the base config of every target is accepted", "[hostile]") {
   for (const Target& t : targets()) {
     INFO("target " << t.executable);
-    TempNetns host{"hih"};
-    TempNetns pod{"hip"};
-    sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
-    sh_ok("ip -n " + host.name() + " link set mst0 up");
-    TempDir root{"strait-hostile"};
-    const std::string data_dir = root.path() + "/data";
-    fs::create_directory(data_dir);
+    Scene scene;
     const std::string input =
-        build_stdin(json::object(), t.base, data_dir, unique_name("hinet", 40));
+        build_stdin(json::object(), t.base, scene.data_dir, unique_name("hinet", 40));
     const std::string cid = unique_name("control", 40);
-    PluginRun add = run_plugin(bin(t.executable), plugin_env("ADD", cid, pod.path(), "net1"), input,
-                               host.name());
+    PluginRun add = run_plugin(bin(t.executable), plugin_env("ADD", cid, scene.pod.path(), "net1"),
+                               input, scene.host.name());
     INFO("ADD: " << add.out << add.err);
     CHECK(add.exit_code == 0);
-    PluginRun del = run_plugin(bin(t.executable), plugin_env("DEL", cid, pod.path(), "net1"), input,
-                               host.name());
+    PluginRun del = run_plugin(bin(t.executable), plugin_env("DEL", cid, scene.pod.path(), "net1"),
+                               input, scene.host.name());
     INFO("DEL: " << del.out << del.err);
     CHECK(del.exit_code == 0);
   }
