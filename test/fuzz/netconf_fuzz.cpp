@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "ipam/global_config.h"
 #include "ipam/host_local_config.h"
 #include "libcni/env.h"
 #include "libcni/netconf.h"
@@ -10,7 +11,8 @@
 #include "test/fuzz/fuzz_check.h"
 
 // stdin of a plugin: the config parser, then what each executable reads from the config
-// (valid attachments for GC, host-local's ipam block, macvlan's keys).
+// (valid attachments for GC, host-local's and global-ipam's ipam blocks with the requested
+// addresses, macvlan's keys).
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
   strait::fuzz::expect_only_cni_errors([&] {
@@ -22,6 +24,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       env.container_id = "fuzz";
       env.ifname = "net1";
       (void)ipam::parse_host_local_config(conf, env);
+    });
+    strait::fuzz::expect_only_cni_errors([&] {
+      cni::Env env;
+      env.command = "ADD";
+      env.container_id = "fuzz";
+      env.ifname = "net1";
+      ipam::GlobalConfig c = ipam::parse_global_config(conf, env, {{"K8S_NODE_NAME", "fuzz"}});
+      (void)ipam::pools_of_requests(c.pools, c.requested);
     });
     strait::fuzz::expect_only_cni_errors([&] { (void)macvlan::parse_config(conf, {}); });
   });

@@ -1,0 +1,94 @@
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ipam/block_layout.h"
+#include "libcni/ip.h"
+
+// global-ipam's block arithmetic: three lines (a pool CIDR, a blockSize, an address). Whatever
+// BlockLayout accepts must cut the pool into aligned blocks that hold their addresses, map
+// each address to its block and ordinal and back, and probe every node's blocks inside the
+// pool without repeating a block in the first steps; block keys must round-trip.
+namespace {
+
+std::vector<std::string> lines(std::string_view s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (out.size() < 3) {
+    size_t end = s.find('\n', pos);
+    out.emplace_back(s.substr(pos, end == std::string_view::npos ? s.npos : end - pos));
+    if (end == std::string_view::npos) break;
+    pos = end + 1;
+  }
+  out.resize(3);
+  return out;
+}
+
+void check(bool ok, const char* what) {
+  if (!ok) {
+    std::fprintf(stderr, "invariant violated: %s\n", what);
+    std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::vector<std::string> l = lines(std::string_view(reinterpret_cast<const char*>(data), size));
+  // What a key parses to writes a key that parses back to it.
+  if (auto k = ipam::parse_cidr_key(l[0])) {
+    check(ipam::parse_cidr_key(ipam::cidr_key(*k)) == *k, "a parsed key does not round-trip");
+  }
+  std::optional<cni::IpNet> pool = cni::IpNet::try_parse(l[0]);
+  if (!pool || l[1].empty() || l[1].size() > 4 ||
+      l[1].find_first_not_of("0123456789") != std::string::npos) {
+    return 0;
+  }
+  std::optional<ipam::BlockLayout> layout;
+  try {
+    layout.emplace(*pool, std::stoi(l[1]));
+  } catch (const std::invalid_argument&) {
+    return 0;
+  }
+  check(layout->pool().contains(layout->pool().ip), "pool does not hold its own address");
+  check(layout->count() >= 1, "no block");
+  check(layout->addresses_per_block() >= 1 && layout->addresses_per_block() <= 4096,
+        "block size out of 1..4096 addresses");
+
+  // The first and last blocks, and the probe order of one node, stay inside the pool.
+  const cni::Uint128 count = layout->count();
+  for (cni::Uint128 i : {cni::Uint128{0}, count - 1}) {
+    cni::IpNet b = layout->block(i);
+    check(layout->is_block(b), "block(i) is not a block");
+    check(layout->pool().contains(b.ip), "block outside the pool");
+    check(layout->index_of(b.ip) == i, "index_of(block(i)) != i");
+    check(ipam::parse_cidr_key(ipam::cidr_key(b)) == b, "block key does not round-trip");
+  }
+  const uint64_t h = ipam::node_pool_hash(l[2], "pool");
+  std::optional<cni::Uint128> first;
+  for (cni::Uint128 k = 0; k < count && k < 64; ++k) {
+    cni::Uint128 p = layout->probe(h, k);
+    check(p < count, "probe left the pool");
+    if (!first) {
+      first = p;
+    } else {
+      check(p != *first, "probe repeated its first block");
+    }
+  }
+
+  std::optional<cni::IpAddress> ip = cni::IpAddress::try_parse(l[2]);
+  if (!ip || !layout->pool().contains(*ip)) return 0;
+  cni::IpNet b = layout->block_of(*ip);
+  check(b.contains(*ip), "block_of(ip) does not hold ip");
+  check(layout->is_block(b), "block_of(ip) is not a block");
+  uint32_t ord = layout->ordinal(*ip);
+  check(ord < layout->addresses_per_block(), "ordinal past the block");
+  check(ipam::BlockLayout::address(b, ord) == *ip, "address(block, ordinal) != ip");
+  return 0;
+}
