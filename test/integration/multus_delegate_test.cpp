@@ -1,0 +1,268 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "test/integration/harness.h"
+
+// Every executable driven exactly as multus drives a delegate (../shared/notes/upstream.md,
+// "Multus"): secondary attachments named net1 and net2, CNI_ARGS
+// "IgnoreUnknown=true;K8S_POD_NAMESPACE=..;K8S_POD_NAME=..;K8S_POD_INFRA_CONTAINER_ID=..;
+// K8S_POD_UID=.." plus the deprecated MAC=/IP= of a selection element, cniVersion 0.3.1
+// configs (what most NetworkAttachmentDefinitions carry), runtimeConfig with mac, ips,
+// bandwidth and deviceID (multus passes what the delegate declares; a delegate must ignore
+// what it does not use), deviceID/pciBusID injected at the config's top level, args.cni from
+// the "cni-args" annotation. DEL comes in reverse order from multus' cache: the bytes of the
+// ADD's config even when the NAD has changed since, with CNI_NETNS empty (pod gone) or naming
+// a deleted namespace, and repeated. At the end nothing is left: no lease, no link.
+//
+// A new executable joins with one targets() row.
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using strait::test::bin;
+using strait::test::plugin_env;
+using strait::test::PluginRun;
+using strait::test::run_plugin;
+using strait::test::sh_ok;
+using strait::test::TempDir;
+using strait::test::TempNetns;
+using strait::test::unique_name;
+
+struct Target {
+  std::string name;        // for messages
+  std::string executable;  // what multus execs
+  std::string ipam;        // host-local or global-ipam (file store)
+  bool makes_link;         // macvlan: a link in the pod netns; an IPAM alone: none
+};
+
+std::vector<Target> targets() {
+  return {{"macvlan + host-local", "macvlan", "host-local", true},
+          {"macvlan + global-ipam", "macvlan", "global-ipam", true},
+          {"host-local", "host-local", "host-local", false},
+          {"global-ipam", "global-ipam", "global-ipam", false}};
+}
+
+// One node: a "host" netns whose veth mst0 is the master, and a data directory.
+struct Node {
+  TempNetns host{"muh"};
+  TempDir data{"strait-multus"};
+
+  Node() {
+    sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
+    sh_ok("ip -n " + host.name() + " link set mst0 up");
+  }
+
+  json ipam(const Target& t, const std::string& subnet_prefix) const {
+    if (t.ipam == "global-ipam") {
+      return {{"type", "global-ipam"},
+              {"nodeName", "multus-node"},
+              {"pools", json::array({{{"name", "pool-" + subnet_prefix},
+                                      {"cidr", subnet_prefix + ".0/24"},
+                                      {"gateway", subnet_prefix + ".1"}}})},
+              {"store", {{"type", "file"}, {"path", data.path() + "/store"}}},
+              {"nodeLockDir", data.path() + "/locks"}};
+    }
+    return {{"type", "host-local"},
+            {"dataDir", data.path() + "/leases"},
+            {"ranges", json::array({json::array({{{"subnet", subnet_prefix + ".0/24"},
+                                                  {"gateway", subnet_prefix + ".1"}}})})}};
+  }
+
+  // A NetworkAttachmentDefinition's config as multus hands it to the delegate, with what the
+  // selection element and the device plugin add.
+  json nad(const Target& t, const std::string& network, const std::string& subnet_prefix,
+           const std::string& mac, const std::string& ip) const {
+    json c = {{"cniVersion", "0.3.1"},
+              {"name", network},
+              {"type", t.executable},
+              {"ipam", ipam(t, subnet_prefix)},
+              // The device plugin's VF, injected at the top level and in runtimeConfig.
+              {"deviceID", "0000:00:00.0"},
+              {"pciBusID", "0000:00:00.0"},
+              {"args", {{"cni", {{"labels", json::array({{{"key", "app"}, {"value", "x"}}})}}}}},
+              {"runtimeConfig",
+               {{"mac", mac},
+                {"ips", json::array({ip + "/24"})},
+                {"bandwidth", {{"ingressRate", 1000000}, {"ingressBurst", 100000}}},
+                {"deviceID", "0000:00:00.0"}}}};
+    if (t.executable == "macvlan") {
+      c["master"] = "mst0";
+      c["mode"] = "bridge";
+    } else {
+      // An IPAM run directly: its keys are the ipam block's, at the top level too.
+      c["ipam"]["type"] = t.executable;
+    }
+    return c;
+  }
+
+  PluginRun call(const Target& t, const std::string& verb, const std::string& netns,
+                 const std::string& cid, const std::string& ifname, const std::string& cni_args,
+                 const std::string& stdin_bytes) const {
+    return run_plugin(bin(t.executable), plugin_env(verb, cid, netns, ifname, cni_args),
+                      stdin_bytes, host.name());
+  }
+
+  // Every address a lease or allocation holds, for either IPAM ("" when none).
+  std::set<std::string> held() const {
+    std::set<std::string> out;
+    for (const char* sub : {"/leases", "/store/blocks"}) {
+      fs::path root = data.path() + sub;
+      if (!fs::exists(root)) continue;
+      for (const auto& e : fs::recursive_directory_iterator(root)) {
+        if (!e.is_regular_file()) continue;
+        std::string rel = fs::relative(e.path(), root).string();
+        if (std::string(sub) == "/leases") {
+          std::string n = e.path().filename().string();
+          if (rel.find("/.strait") != std::string::npos || n == "lock" ||
+              n.rfind("last_reserved_ip", 0) == 0) {
+            continue;
+          }
+          out.insert(n);
+        } else {
+          std::ifstream in(e.path());
+          std::stringstream s;
+          s << in.rdbuf();
+          std::string text = s.str();
+          json b = json::parse(text.substr(text.find('\n') + 1));
+          for (const auto& a : b.at("allocations")) out.insert(a.at("handle").get<std::string>());
+        }
+      }
+    }
+    return out;
+  }
+};
+
+std::set<std::string> links_of(const TempNetns& ns) {
+  std::set<std::string> out;
+  std::istringstream in(
+      sh_ok("ip -n " + ns.name() + " -o link show 2>/dev/null | cut -d: -f2 | cut -d@ -f1"));
+  for (std::string l; std::getline(in, l);) {
+    l.erase(0, l.find_first_not_of(' '));
+    if (!l.empty()) out.insert(l);
+  }
+  return out;
+}
+
+std::string k8s_args(const std::string& cid, const std::string& extra) {
+  std::string a =
+      "IgnoreUnknown=true;K8S_POD_NAMESPACE=team-a;K8S_POD_NAME=trainer-0;"
+      "K8S_POD_INFRA_CONTAINER_ID=" +
+      cid + ";K8S_POD_UID=6f1c1f2e-9d1b-4f7e-8a51-0c4b1d1e2f3a";
+  return extra.empty() ? a : a + ";" + extra;
+}
+
+}  // namespace
+
+TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL from the cache",
+          "[multus]") {
+  for (const Target& t : targets()) {
+    DYNAMIC_SECTION(t.name) {
+      Node node;
+      TempNetns pod{"mup"};
+      const std::string cid = unique_name("multus", 40);
+      const std::string args = k8s_args(cid, "");
+      struct Attachment {
+        std::string ifname, network, prefix, mac, ip, cached;
+      };
+      std::vector<Attachment> atts = {{"net1", unique_name("munet1", 40), "198.51.100",
+                                       "02:00:00:4d:00:01", "198.51.100.41", ""},
+                                      {"net2", unique_name("munet2", 40), "203.0.113",
+                                       "02:00:00:4d:00:02", "203.0.113.42", ""}};
+
+      // ADD, as multus does it: one delegate after the other, and it caches each config.
+      for (auto& a : atts) {
+        a.cached = node.nad(t, a.network, a.prefix, a.mac, a.ip).dump();
+        PluginRun r = node.call(t, "ADD", pod.path(), cid, a.ifname, args, a.cached);
+        INFO(t.name << " ADD " << a.ifname << ": " << r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        json res = r.json();
+        CHECK(res.at("cniVersion") == "0.3.1");
+        REQUIRE(res.at("ips").size() == 1);
+        // 0.3.1 results carry "version" per address.
+        CHECK(res["ips"][0].at("version") == "4");
+        CHECK(res["ips"][0].at("address") == a.ip + "/24");
+        CHECK(res["ips"][0].at("gateway") == a.prefix + ".1");
+        if (t.makes_link) {
+          REQUIRE(res.at("interfaces").size() >= 1);
+          CHECK(res["interfaces"][0].at("name") == a.ifname);
+          CHECK(res["interfaces"][0].at("mac") == a.mac);
+          CHECK(res["interfaces"][0].at("sandbox") == pod.path());
+          std::string shown = pod.exec("ip -o addr show dev " + a.ifname);
+          CHECK(shown.find(a.ip + "/24") != std::string::npos);
+          CHECK(pod.exec("cat /sys/class/net/" + a.ifname + "/address").find(a.mac) !=
+                std::string::npos);
+        }
+      }
+      CHECK(node.held().size() == 2);
+      if (t.makes_link) CHECK(links_of(pod) == std::set<std::string>{"lo", "net1", "net2"});
+
+      // The deprecated CNI_ARGS MAC=/IP= of a selection element (multus < 3.5 style) on a
+      // third attachment, with runtimeConfig absent.
+      {
+        TempNetns pod3{"mup"};
+        const std::string cid3 = unique_name("multus3", 40);
+        json c = node.nad(t, atts[0].network, atts[0].prefix, "", "");
+        c.erase("runtimeConfig");
+        std::string mac_arg = t.makes_link ? "MAC=02:00:00:4d:00:03;" : "";
+        PluginRun r = node.call(t, "ADD", pod3.path(), cid3, "net1",
+                                k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
+        INFO(t.name << " ADD with CNI_ARGS MAC/IP: " << r.out << r.err);
+        REQUIRE(r.exit_code == 0);
+        CHECK(r.json()["ips"][0].at("address") == "198.51.100.43/24");
+        if (t.makes_link) CHECK(r.json()["interfaces"][0].at("mac") == "02:00:00:4d:00:03");
+        PluginRun d = node.call(t, "DEL", pod3.path(), cid3, "net1",
+                                k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
+        INFO("DEL: " << d.out << d.err);
+        REQUIRE(d.exit_code == 0);
+        CHECK(node.held().size() == 2);
+      }
+
+      // The NAD changes after the ADD (another range, another master for macvlan): DEL still
+      // comes with the cached bytes, in reverse order.
+      if (t.makes_link) {
+        sh_ok("ip -n " + node.host.name() + " link set mst0 down");
+        sh_ok("ip -n " + node.host.name() + " link set mst0 name mst0-renamed");
+      }
+
+      SECTION("the pod netns is gone: DEL with CNI_NETNS empty") {
+        pod.remove();
+        for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
+          PluginRun d = node.call(t, "DEL", "", cid, a->ifname, args, a->cached);
+          INFO(t.name << " DEL " << a->ifname << " without netns: " << d.out << d.err);
+          CHECK(d.exit_code == 0);
+        }
+      }
+      SECTION("the pod netns is gone: DEL naming the deleted netns, twice") {
+        const std::string dead = pod.path();
+        pod.remove();
+        for (int round = 0; round < 2; ++round) {
+          for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
+            PluginRun d = node.call(t, "DEL", dead, cid, a->ifname, args, a->cached);
+            INFO(t.name << " DEL " << a->ifname << " with a dead netns, round " << round << ": "
+                        << d.out << d.err);
+            CHECK(d.exit_code == 0);
+          }
+        }
+      }
+      SECTION("the pod is alive: DEL removes the links too, then again") {
+        for (int round = 0; round < 2; ++round) {
+          for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
+            PluginRun d = node.call(t, "DEL", pod.path(), cid, a->ifname, args, a->cached);
+            INFO(t.name << " DEL " << a->ifname << ", round " << round << ": " << d.out << d.err);
+            CHECK(d.exit_code == 0);
+          }
+        }
+        CHECK(links_of(pod) == std::set<std::string>{"lo"});
+      }
+      CHECK(node.held().empty());
+    }
+  }
+}
