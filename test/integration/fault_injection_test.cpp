@@ -33,8 +33,9 @@
 // that macvlan runs on a second thread while it creates the link (cni::EarlyIpamAdd), the
 // spawn of the IPAM child, and host-local inside that child (a killed host-local makes
 // macvlan's ADD fail and roll back, exit 1). With several threads the k-th call is not the
-// same call in every run (and strace counts per tracee, see count_calls), so a kill point may
-// fall past the end (the ADD then succeeds) and the row only requires most of them to kill.
+// same call in every run (and strace counts per tracee, see count_calls). A kill point may
+// thus fall past the end (the ADD then succeeds; the same happens in a sanitizer build, whose
+// runtime makes calls of its own): each row requires at least 90% of its points to kill.
 //
 // global-ipam (file store): "nothing left" means no allocation in any block and no file of
 // the store naming the killed container (its handle record), read from the store's files
@@ -413,7 +414,7 @@ TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC 
     };
 
     int kills = 0;
-    int missed = 0;       // follow: kill points past the end of this run's calls
+    int missed = 0;       // kill points past the end of this run's calls
     int child_kills = 0;  // follow: kills that hit the IPAM child
     for (const std::string& syscall : t.syscalls) {
       int total;
@@ -433,18 +434,15 @@ TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC 
         const std::string cid = unique_name("killed", 40);
         int rc = add_killed_at(w, t, syscall, k, pod.path(), cid);
         wait_for_orphans(cid);
-        if (t.follow) {
-          // 137: a thread of the plugin was killed; 1: the IPAM child was, and the plugin
-          // rolled back; 0: the k-th call did not come in this run.
-          REQUIRE((rc == 137 || rc == 1 || rc == 0));
-          if (rc == 0) {
-            ++missed;
-            WARN(what << ": " << syscall << " #" << k << " of " << total << " did not come");
-          }
-          if (rc == 1) ++child_kills;
-        } else {
-          REQUIRE(rc == 137);
+        // 137: killed (with follow, a thread of the plugin); 1 (follow only): the IPAM child
+        // was killed and the plugin rolled back; 0: the k-th call did not come in this run
+        // (threads, or a sanitizer runtime's own calls, make the count vary a little).
+        REQUIRE((rc == 137 || rc == 0 || (t.follow && rc == 1)));
+        if (rc == 0) {
+          ++missed;
+          WARN(what << ": " << syscall << " #" << k << " of " << total << " did not come");
         }
+        if (rc == 1) ++child_kills;
         ++kills;
 
         PluginRun del = w.run(t.executable, "DEL", pod.path(), cid, w.conf());
@@ -476,13 +474,10 @@ TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC 
       }
     }
     auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    WARN(what << ": " << kills << " kill points in " << secs << " s");
-    if (t.follow) {
-      WARN(what << ": " << child_kills << " kills hit the IPAM child, " << missed
-                << " kill points did not come");
-      CHECK(child_kills > 0);
-      CHECK(missed * 10 <= kills);
-    }
+    WARN(what << ": " << kills << " kill points in " << secs << " s, " << missed
+              << " did not come, " << child_kills << " hit the IPAM child");
+    CHECK(missed * 10 <= kills);
+    if (t.follow) CHECK(child_kills > 0);
   }
 }
 
