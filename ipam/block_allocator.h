@@ -66,7 +66,10 @@ class BlockAllocator {
   // order for a new address: this node's blocks in the pools' order; a free block claimed
   // (a node-specific probe order, under maxBlocksPerNode); an address borrowed from
   // another node's block (not with strictAffinity). Nothing left: cni::Error{kErrNoAddress}
-  // "pool X exhausted". A failure releases what this call took and nothing else.
+  // "pool X exhausted". A failure releases what this call took and nothing else. The
+  // requests are checked against the config first (pools_of_requests), before anything held
+  // is looked at: a retried ADD asking for an address the config has since made unusable
+  // (a new gateway) fails with kErrAddressUnavailable rather than reusing it.
   std::vector<Assignment> assign(const records::Handle& handle,
                                  const std::vector<AddressRequest>& requested);
   // What `handle` holds now (CHECK).

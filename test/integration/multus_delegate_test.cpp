@@ -11,16 +11,17 @@
 
 #include "test/integration/harness.h"
 
-// Every executable driven exactly as multus drives a delegate (../shared/notes/upstream.md,
-// "Multus"): secondary attachments named net1 and net2, CNI_ARGS
+// Every executable driven exactly as multus drives a delegate (multus-cni pkg/multus/multus.go
+// and pkg/types/conf.go): secondary attachments named net1 and net2, CNI_ARGS
 // "IgnoreUnknown=true;K8S_POD_NAMESPACE=..;K8S_POD_NAME=..;K8S_POD_INFRA_CONTAINER_ID=..;
-// K8S_POD_UID=.." plus the deprecated MAC=/IP= of a selection element, cniVersion 0.3.1
-// configs (what most NetworkAttachmentDefinitions carry), runtimeConfig with mac, ips,
-// bandwidth and deviceID (multus passes what the delegate declares; a delegate must ignore
-// what it does not use), deviceID/pciBusID injected at the config's top level, args.cni from
-// the "cni-args" annotation. DEL comes in reverse order from multus' cache: the bytes of the
-// ADD's config even when the NAD has changed since, with CNI_NETNS empty (pod gone) or naming
-// a deleted namespace, and repeated. At the end nothing is left: no lease, no link.
+// K8S_POD_UID=.." plus the deprecated MAC=/IP= of a selection element that carries mac/ips,
+// cniVersion 0.3.1 configs (what most NetworkAttachmentDefinitions carry), runtimeConfig with
+// mac, ips, bandwidth and deviceID for the capabilities the NAD declares (a plugin ignores the
+// keys it has no use for), deviceID/pciBusID injected at the config's top level, args.cni
+// from the "cni-args" annotation. DEL comes in reverse order from multus' cache, i.e. with the
+// bytes of the ADD's config, after the master named there was renamed, with CNI_NETNS empty
+// (pod gone) or naming a deleted namespace, and repeated. At the end nothing is left: no
+// lease, no link.
 //
 // A new executable joins with one targets() row.
 namespace {
@@ -80,25 +81,24 @@ struct Node {
   // selection element and the device plugin add.
   json nad(const Target& t, const std::string& network, const std::string& subnet_prefix,
            const std::string& mac, const std::string& ip) const {
-    json c = {{"cniVersion", "0.3.1"},
-              {"name", network},
-              {"type", t.executable},
-              {"ipam", ipam(t, subnet_prefix)},
-              // The device plugin's VF, injected at the top level and in runtimeConfig.
-              {"deviceID", "0000:00:00.0"},
-              {"pciBusID", "0000:00:00.0"},
-              {"args", {{"cni", {{"labels", json::array({{{"key", "app"}, {"value", "x"}}})}}}}},
-              {"runtimeConfig",
-               {{"mac", mac},
-                {"ips", json::array({ip + "/24"})},
-                {"bandwidth", {{"ingressRate", 1000000}, {"ingressBurst", 100000}}},
-                {"deviceID", "0000:00:00.0"}}}};
+    json c = {
+        {"cniVersion", "0.3.1"},
+        {"name", network},
+        {"type", t.executable},
+        {"ipam", ipam(t, subnet_prefix)},
+        // The device plugin's VF, injected at the top level and in runtimeConfig.
+        {"deviceID", "0000:00:00.0"},
+        {"pciBusID", "0000:00:00.0"},
+        {"args", {{"cni", {{"labels", json::array({{{"key", "app"}, {"value", "x"}}})}}}}},
+        {"capabilities", {{"mac", true}, {"ips", true}, {"bandwidth", true}, {"deviceID", true}}},
+        {"runtimeConfig",
+         {{"mac", mac},
+          {"ips", json::array({ip + "/24"})},
+          {"bandwidth", {{"ingressRate", 1000000}, {"ingressBurst", 100000}}},
+          {"deviceID", "0000:00:00.0"}}}};
     if (t.executable == "macvlan") {
       c["master"] = "mst0";
       c["mode"] = "bridge";
-    } else {
-      // An IPAM run directly: its keys are the ipam block's, at the top level too.
-      c["ipam"]["type"] = t.executable;
     }
     return c;
   }
@@ -168,19 +168,20 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
       Node node;
       TempNetns pod{"mup"};
       const std::string cid = unique_name("multus", 40);
-      const std::string args = k8s_args(cid, "");
       struct Attachment {
-        std::string ifname, network, prefix, mac, ip, cached;
+        std::string ifname, network, prefix, mac, ip, cached, args;
       };
       std::vector<Attachment> atts = {{"net1", unique_name("munet1", 40), "198.51.100",
-                                       "02:00:00:4d:00:01", "198.51.100.41", ""},
+                                       "02:00:00:4d:00:01", "198.51.100.41", "", ""},
                                       {"net2", unique_name("munet2", 40), "203.0.113",
-                                       "02:00:00:4d:00:02", "203.0.113.42", ""}};
+                                       "02:00:00:4d:00:02", "203.0.113.42", "", ""}};
 
       // ADD, as multus does it: one delegate after the other, and it caches each config.
       for (auto& a : atts) {
         a.cached = node.nad(t, a.network, a.prefix, a.mac, a.ip).dump();
-        PluginRun r = node.call(t, "ADD", pod.path(), cid, a.ifname, args, a.cached);
+        // The selection element's mac/ips also go to CNI_ARGS (the same values).
+        a.args = k8s_args(cid, "MAC=" + a.mac + ";IP=" + a.ip);
+        PluginRun r = node.call(t, "ADD", pod.path(), cid, a.ifname, a.args, a.cached);
         INFO(t.name << " ADD " << a.ifname << ": " << r.out << r.err);
         REQUIRE(r.exit_code == 0);
         json res = r.json();
@@ -211,7 +212,7 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
         const std::string cid3 = unique_name("multus3", 40);
         json c = node.nad(t, atts[0].network, atts[0].prefix, "", "");
         c.erase("runtimeConfig");
-        std::string mac_arg = t.makes_link ? "MAC=02:00:00:4d:00:03;" : "";
+        const std::string mac_arg = "MAC=02:00:00:4d:00:03;";
         PluginRun r = node.call(t, "ADD", pod3.path(), cid3, "net1",
                                 k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
         INFO(t.name << " ADD with CNI_ARGS MAC/IP: " << r.out << r.err);
@@ -225,7 +226,7 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
         CHECK(node.held().size() == 2);
       }
 
-      // The NAD changes after the ADD (another range, another master for macvlan): DEL still
+      // The master the cached config names is renamed after the ADD (for macvlan): DEL still
       // comes with the cached bytes, in reverse order.
       if (t.makes_link) {
         sh_ok("ip -n " + node.host.name() + " link set mst0 down");
@@ -235,7 +236,7 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
       SECTION("the pod netns is gone: DEL with CNI_NETNS empty") {
         pod.remove();
         for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
-          PluginRun d = node.call(t, "DEL", "", cid, a->ifname, args, a->cached);
+          PluginRun d = node.call(t, "DEL", "", cid, a->ifname, a->args, a->cached);
           INFO(t.name << " DEL " << a->ifname << " without netns: " << d.out << d.err);
           CHECK(d.exit_code == 0);
         }
@@ -245,7 +246,7 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
         pod.remove();
         for (int round = 0; round < 2; ++round) {
           for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
-            PluginRun d = node.call(t, "DEL", dead, cid, a->ifname, args, a->cached);
+            PluginRun d = node.call(t, "DEL", dead, cid, a->ifname, a->args, a->cached);
             INFO(t.name << " DEL " << a->ifname << " with a dead netns, round " << round << ": "
                         << d.out << d.err);
             CHECK(d.exit_code == 0);
@@ -255,7 +256,7 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
       SECTION("the pod is alive: DEL removes the links too, then again") {
         for (int round = 0; round < 2; ++round) {
           for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
-            PluginRun d = node.call(t, "DEL", pod.path(), cid, a->ifname, args, a->cached);
+            PluginRun d = node.call(t, "DEL", pod.path(), cid, a->ifname, a->args, a->cached);
             INFO(t.name << " DEL " << a->ifname << ", round " << round << ": " << d.out << d.err);
             CHECK(d.exit_code == 0);
           }
