@@ -46,7 +46,8 @@ nlohmann::json decode(std::string_view data, std::string_view what) {
   check_depth(data);
   try {
     return nlohmann::json::parse(data);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // parse_error, and out_of_range for a number no double holds ("1e999").
     throw Error(kErrDecode, "failed to decode " + std::string(what) + ": " + e.what());
   }
 }

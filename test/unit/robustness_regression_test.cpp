@@ -77,3 +77,29 @@ TEST_CASE("cnitool cache: removing an entry also removes its leftover temporary 
                                          "net-c2-eth0.tmp-AbC123"});
   fs::remove_all(root);
 }
+
+// test/fuzz netconf_fuzz: a number too large for a double ("-8800000e000000000069032")
+// made nlohmann::json throw out_of_range (406), not parse_error, and it left the parser as an
+// internal error (999) instead of a decoding failure (6).
+TEST_CASE("config: a number no double holds is a decoding failure", "[netconf][regression]") {
+  for (std::string text :
+       {std::string("-8800000e000000000069032\0"
+                    "12106",
+                    30),
+        std::string(R"({"cniVersion":"1.1.0","name":"n","type":"macvlan","mtu":1e999})")}) {
+    INFO(text);
+    try {
+      (void)cni::parse_netconf(text, cni::supported_versions());
+      FAIL("accepted");
+    } catch (const cni::Error& e) {
+      CHECK(e.code() == cni::kErrDecode);
+      CHECK(std::string(e.what()).find("number overflow") != std::string::npos);
+    }
+    try {
+      (void)cni::parse_conflist(text, cni::supported_versions());
+      FAIL("accepted");
+    } catch (const cni::Error& e) {
+      CHECK(e.code() == cni::kErrDecode);
+    }
+  }
+}
