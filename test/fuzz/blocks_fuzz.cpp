@@ -11,37 +11,17 @@
 
 #include "ipam/block_layout.h"
 #include "libcni/ip.h"
+#include "test/fuzz/fuzz_check.h"
 
 // global-ipam's block arithmetic: three lines (a pool CIDR, a blockSize, an address). Whatever
 // BlockLayout accepts must cut the pool into aligned blocks that hold their addresses, map
 // each address to its block and ordinal and back, and probe every node's blocks inside the
 // pool without repeating a block in the first 64 steps; keys of CIDRs must round-trip.
-namespace {
-
-std::vector<std::string> lines(std::string_view s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (out.size() < 3) {
-    size_t end = s.find('\n', pos);
-    out.emplace_back(s.substr(pos, end == std::string_view::npos ? s.npos : end - pos));
-    if (end == std::string_view::npos) break;
-    pos = end + 1;
-  }
-  out.resize(3);
-  return out;
-}
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
-
-}  // namespace
+using strait::fuzz::check;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::vector<std::string> l = lines(std::string_view(reinterpret_cast<const char*>(data), size));
+  std::vector<std::string> l =
+      strait::fuzz::first_lines(std::string_view(reinterpret_cast<const char*>(data), size), 3);
   std::optional<cni::IpNet> pool = cni::IpNet::try_parse(l[0]);
   // The key of any CIDR without host bits parses back to it; one with host bits is no key.
   if (pool) {

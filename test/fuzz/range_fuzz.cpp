@@ -13,32 +13,11 @@
 // CIDR and range arithmetic: four lines (subnet, rangeStart, rangeEnd, gateway; an empty
 // line is "not given"). Whatever Range::make accepts must be self-consistent, and the
 // round-robin iterator must offer in-range, non-gateway addresses without repeating.
-namespace {
-
-std::vector<std::string> lines(std::string_view s) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (out.size() < 4) {
-    size_t end = s.find('\n', pos);
-    out.emplace_back(s.substr(pos, end == std::string_view::npos ? s.npos : end - pos));
-    if (end == std::string_view::npos) break;
-    pos = end + 1;
-  }
-  out.resize(4);
-  return out;
-}
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    std::fprintf(stderr, "invariant violated: %s\n", what);
-    std::abort();
-  }
-}
-
-}  // namespace
+using strait::fuzz::check;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::vector<std::string> l = lines(std::string_view(reinterpret_cast<const char*>(data), size));
+  std::vector<std::string> l =
+      strait::fuzz::first_lines(std::string_view(reinterpret_cast<const char*>(data), size), 4);
   std::optional<cni::IpNet> subnet = cni::IpNet::try_parse(l[0]);
   // try_parse and parse agree.
   try {

@@ -137,16 +137,6 @@ std::string check_global_leftovers(const fs::path& store) {
   return summary + " blocks of 8";
 }
 
-std::set<std::string> link_names(const TempNetns& ns) {
-  std::set<std::string> out;
-  std::istringstream in(sh_ok("ip -n " + ns.name() + " -o link show | cut -d: -f2 | cut -d@ -f1"));
-  for (std::string l; std::getline(in, l);) {
-    l.erase(0, l.find_first_not_of(' '));
-    if (!l.empty()) out.insert(l);
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, no leftover",
@@ -156,7 +146,7 @@ TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, n
     TempNetns host{"soh"};
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
-    const std::set<std::string> host_links = link_names(host);
+    const std::set<std::string> host_links = host.links();
     TempDir data{"strait-soak"};
     const std::string network = unique_name("sonet", 40);
     const bool global = combo.ipam == "global-ipam";
@@ -242,7 +232,7 @@ TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, n
     } else {
       check_host_local_leftovers(fs::path(data.path()) / network);
     }
-    for (const auto& p : pods) CHECK(link_names(*p) == std::set<std::string>{"lo"});
-    CHECK(link_names(host) == host_links);
+    for (const auto& p : pods) CHECK(p->links() == std::set<std::string>{"lo"});
+    CHECK(host.links() == host_links);
   }
 }

@@ -286,19 +286,6 @@ struct World {
   }
 };
 
-// iproute2 may print "Peer netns reference is invalid" on stderr for a macvlan whose master's
-// netns id is not mapped in this netns: only stdout names links.
-std::set<std::string> link_names(const TempNetns& ns) {
-  std::set<std::string> out;
-  std::istringstream in(
-      sh_ok("ip -n " + ns.name() + " -o link show 2>/dev/null | cut -d: -f2 | cut -d@ -f1"));
-  for (std::string l; std::getline(in, l);) {
-    l.erase(0, l.find_first_not_of(' '));
-    if (!l.empty()) out.insert(l);
-  }
-  return out;
-}
-
 // Waits until no process carries the environment entry `entry` (an orphaned child of a
 // killed plugin or runtime).
 void wait_for_env(const std::string& entry) {
@@ -413,7 +400,7 @@ TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC 
     add_bystander();
     const std::set<std::string> kept = w.leases();
     REQUIRE(kept.size() == 1);
-    const std::set<std::string> host_links = link_names(w.host);
+    const std::set<std::string> host_links = w.host.links();
     // global-ipam rows with a fresh store per kill: a new store with the bystander only.
     auto reset = [&] {
       if (!t.ipam.fresh_store) return;
@@ -472,15 +459,15 @@ TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC 
 
         CHECK(w.leases() == kept);
         CHECK(w.index_mentions(cid).empty());
-        CHECK(link_names(w.host) == host_links);
-        if (t.makes_link) CHECK(link_names(pod) == std::set<std::string>{"lo"});
+        CHECK(w.host.links() == host_links);
+        if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo"});
 
         // The same pod comes up on a retry and goes away again.
         PluginRun again = w.run(t.executable, "ADD", pod.path(), cid, w.conf());
         INFO("retry ADD: " << again.out << again.err);
         REQUIRE(again.exit_code == 0);
         CHECK(w.leases().size() == kept.size() + 1);
-        if (t.makes_link) CHECK(link_names(pod) == std::set<std::string>{"lo", "net1"});
+        if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo", "net1"});
         REQUIRE(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
         CHECK(w.leases() == kept);
         if (w.global()) {
@@ -506,7 +493,7 @@ TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
     if (!seen.insert(t.executable + " + " + t.ipam.type).second) continue;
     const std::string what = describe(t);
     World w(t.ipam);
-    const std::set<std::string> host_links = link_names(w.host);
+    const std::set<std::string> host_links = w.host.links();
     INFO(what);
 
     DYNAMIC_SECTION(what << ": "
@@ -521,7 +508,7 @@ TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
       CHECK(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
       CHECK(w.leases().empty());
       CHECK(w.index_mentions(cid).empty());
-      if (t.makes_link) CHECK(link_names(pod) == std::set<std::string>{"lo"});
+      if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo"});
     }
 
     DYNAMIC_SECTION(what << ": "
@@ -546,7 +533,7 @@ TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
       }
       CHECK(w.leases() == leases);
       if (t.makes_link) {
-        CHECK(link_names(pod) == std::set<std::string>{"lo", "net1"});
+        CHECK(pod.links() == std::set<std::string>{"lo", "net1"});
         CHECK(sh_ok("ip -n " + pod.name() + " -o addr show dev net1").find(addr) !=
               std::string::npos);
       }
@@ -566,7 +553,7 @@ TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
       INFO(del.out << del.err);
       CHECK(del.exit_code == 0);
       CHECK(w.leases().empty());
-      CHECK(link_names(w.host) == host_links);
+      CHECK(w.host.links() == host_links);
       // And with an empty CNI_NETNS (multus after the sandbox is gone).
       TempNetns pod2{"fim"};
       REQUIRE(w.run(t.executable, "ADD", pod2.path(), cid, w.conf()).exit_code == 0);
@@ -683,7 +670,7 @@ TEST_CASE(
 
       CHECK(t.cache_files() == kept_cache);
       CHECK(t.w.leases() == kept_leases);
-      CHECK(link_names(pod) == std::set<std::string>{"lo"});
+      CHECK(pod.links() == std::set<std::string>{"lo"});
 
       cni::ExecResult again = t.tool({"add", t.w.network, pod.path()});
       INFO("retry ADD: " << again.out << again.err);

@@ -7,6 +7,8 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <set>
+#include <sstream>
 #include <stdexcept>
 
 #include "libcni/invoke.h"
@@ -60,6 +62,17 @@ void TempNetns::remove() {
 
 std::string TempNetns::exec(const std::string& cmd) const {
   return sh_ok("ip netns exec " + name_ + " sh -c '" + cmd + "'");
+}
+
+std::set<std::string> TempNetns::links() const {
+  std::set<std::string> out;
+  std::istringstream in(
+      sh_ok("ip -n " + name_ + " -o link show 2>/dev/null | cut -d: -f2 | cut -d@ -f1"));
+  for (std::string l; std::getline(in, l);) {
+    l.erase(0, l.find_first_not_of(' '));
+    if (!l.empty()) out.insert(l);
+  }
+  return out;
 }
 
 TempDir::TempDir(std::string_view prefix) {

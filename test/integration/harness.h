@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,10 @@ class TempNetns {
   std::string path() const { return "/run/netns/" + name_; }
   // Runs `cmd` inside the namespace (ip netns exec); throws on failure.
   std::string exec(const std::string& cmd) const;
+  // Names of the links in the namespace ("lo" included). Only stdout of `ip` is read:
+  // iproute2 may print "Peer netns reference is invalid" on stderr for a macvlan whose
+  // master's netns id is not mapped here.
+  std::set<std::string> links() const;
   // Deletes the namespace early (a test of DEL with a vanished netns).
   void remove();
 

@@ -140,17 +140,6 @@ struct Node {
   }
 };
 
-std::set<std::string> links_of(const TempNetns& ns) {
-  std::set<std::string> out;
-  std::istringstream in(
-      sh_ok("ip -n " + ns.name() + " -o link show 2>/dev/null | cut -d: -f2 | cut -d@ -f1"));
-  for (std::string l; std::getline(in, l);) {
-    l.erase(0, l.find_first_not_of(' '));
-    if (!l.empty()) out.insert(l);
-  }
-  return out;
-}
-
 std::string k8s_args(const std::string& cid, const std::string& extra) {
   std::string a =
       "IgnoreUnknown=true;K8S_POD_NAMESPACE=team-a;K8S_POD_NAME=trainer-0;"
@@ -203,7 +192,7 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
         }
       }
       CHECK(node.held().size() == 2);
-      if (t.makes_link) CHECK(links_of(pod) == std::set<std::string>{"lo", "net1", "net2"});
+      if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo", "net1", "net2"});
 
       // The deprecated CNI_ARGS MAC=/IP= of a selection element (multus < 3.5 style) on a
       // third attachment, with runtimeConfig absent.
@@ -261,7 +250,7 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
             CHECK(d.exit_code == 0);
           }
         }
-        CHECK(links_of(pod) == std::set<std::string>{"lo"});
+        CHECK(pod.links() == std::set<std::string>{"lo"});
       }
       CHECK(node.held().empty());
     }
