@@ -404,6 +404,14 @@ RunInfo machine_info(const Options& opt) {
   }
   info.load_start = read_first_line("/proc/loadavg").substr(0, 14);
   info.ours_dir = opt.ours_dir;
+  if (!opt.write_doc.empty()) {
+    // The document names our binaries relative to the tree it lives in (<top>/docs/...), not
+    // by this machine's absolute path.
+    namespace fs = std::filesystem;
+    fs::path top = fs::absolute(opt.write_doc).parent_path().parent_path();
+    fs::path rel = fs::absolute(opt.ours_dir).lexically_normal().lexically_relative(top);
+    if (!rel.empty() && *rel.begin() != "..") info.ours_dir = rel.string();
+  }
   info.ref_dir = opt.ref_dir;
   info.revision = opt.revision;
   info.build_type = STRAIT_BUILD_TYPE;
