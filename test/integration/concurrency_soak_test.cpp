@@ -37,6 +37,7 @@ using nlohmann::json;
 using strait::test::bin;
 using strait::test::plugin_env;
 using strait::test::PluginRun;
+using strait::test::read_file;
 using strait::test::run_plugin;
 using strait::test::sh_ok;
 using strait::test::TempDir;
@@ -74,13 +75,6 @@ json ipam_conf(const std::string& ipam, const std::string& data, const std::stri
   return {{"type", ipam}, {"dataDir", data}, {"ranges", json::array({json::array({range})})}};
 }
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 // host-local: only lock, last_reserved_ip.* and the (empty) index are left.
 void check_host_local_leftovers(const fs::path& dir) {
   REQUIRE(fs::exists(dir));
@@ -106,7 +100,7 @@ std::string check_global_leftovers(const fs::path& store) {
   std::map<std::string, int> owned;
   for (const auto& e : fs::recursive_directory_iterator(store / "blocks")) {
     if (!e.is_regular_file()) continue;
-    std::string text = slurp(e.path());
+    std::string text = read_file(e.path());
     size_t nl = text.find('\n');
     REQUIRE(nl != std::string::npos);
     json block = json::parse(text.substr(nl + 1));

@@ -58,6 +58,7 @@ using nlohmann::json;
 using strait::test::bin;
 using strait::test::plugin_env;
 using strait::test::PluginRun;
+using strait::test::read_file;
 using strait::test::run_plugin;
 using strait::test::sh_ok;
 using strait::test::TempDir;
@@ -118,13 +119,6 @@ std::string describe(const FaultTarget& t) {
   if (t.ipam.type == "global-ipam") s += " (blockSize " + std::to_string(t.ipam.block_size) + ")";
   if (t.follow) s += " (strace -f: every thread and child)";
   return s;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 struct World {
@@ -206,10 +200,7 @@ struct World {
     for (const auto& e : fs::directory_iterator(lease_dir())) {
       std::string n = e.path().filename().string();
       if (n == "lock" || n.rfind("last_reserved_ip", 0) == 0 || n == ".strait") continue;
-      std::ifstream in(e.path());
-      std::stringstream s;
-      s << in.rdbuf();
-      out.insert(n + "=" + s.str());
+      out.insert(n + "=" + read_file(e.path()));
     }
     return out;
   }
@@ -230,7 +221,7 @@ struct World {
   // global-ipam: "<address>=<handle>" for each allocation of one block record
   // ("<revision>\n<JSON>", ipam/block.h).
   static std::vector<std::string> block_allocations(const fs::path& file) {
-    std::string text = slurp(file);
+    std::string text = read_file(file);
     size_t nl = text.find('\n');
     REQUIRE(nl != std::string::npos);
     json b = json::parse(text.substr(nl + 1));
@@ -265,7 +256,7 @@ struct World {
     if (global()) {
       for (const auto& f : store_files()) {
         if (f.find(cid) != std::string::npos ||
-            slurp(fs::path(store_dir()) / f).find(cid) != std::string::npos) {
+            read_file(fs::path(store_dir()) / f).find(cid) != std::string::npos) {
           out.push_back(f);
         }
       }
@@ -274,11 +265,8 @@ struct World {
     fs::path idx = lease_dir() / ".strait";
     if (!fs::exists(idx)) return out;
     for (const auto& e : fs::directory_iterator(idx)) {
-      std::ifstream in(e.path());
-      std::stringstream s;
-      s << in.rdbuf();
       if (e.path().filename().string().find(cid) != std::string::npos ||
-          s.str().find(cid) != std::string::npos) {
+          read_file(e.path()).find(cid) != std::string::npos) {
         out.push_back(e.path().filename().string());
       }
     }
@@ -296,10 +284,7 @@ void wait_for_env(const std::string& entry) {
     for (const auto& e : fs::directory_iterator("/proc")) {
       std::string pid = e.path().filename().string();
       if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream in(e.path() / "environ", std::ios::binary);
-      std::stringstream s;
-      s << in.rdbuf();
-      if (s.str().find(needle) != std::string::npos) found = true;
+      if (read_file(e.path() / "environ").find(needle) != std::string::npos) found = true;
     }
     if (!found) return;
     REQUIRE(std::chrono::steady_clock::now() < deadline);

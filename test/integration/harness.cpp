@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -62,6 +63,13 @@ void TempNetns::remove() {
 
 std::string TempNetns::exec(const std::string& cmd) const {
   return sh_ok("ip netns exec " + name_ + " sh -c '" + cmd + "'");
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 std::set<std::string> TempNetns::links() const {

@@ -59,6 +59,9 @@ class TempDir {
   std::string path_;
 };
 
+// The whole content of a file ("" when it cannot be read: a test compares it).
+std::string read_file(const std::string& path);
+
 // Path of a built executable: bin("macvlan") is <build>/bin/macvlan; test_bin() holds
 // test-only fixtures (echo-plugin).
 std::string bin(std::string_view name);

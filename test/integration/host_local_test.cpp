@@ -63,13 +63,6 @@ std::vector<std::string> leases(const std::string& dir) {
   return out;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 // The first address of an ADD result, without prefix.
 std::string first_ip(const PluginRun& r) {
   INFO(r.out << r.err);
@@ -100,7 +93,7 @@ TEST_CASE("host-local binary speaks every spec version", "[host-local][integrati
         CHECK(r["ips"][0]["version"] == "4");
         CHECK(r["ips"][1]["version"] == "6");
       }
-      CHECK(slurp(net.lease_dir() + "/10.1.0.2") == "c1\r\neth0");
+      CHECK(read_file(net.lease_dir() + "/10.1.0.2") == "c1\r\neth0");
 
       json with_prev = conf;
       with_prev["prevResult"] = r;

@@ -34,6 +34,7 @@ using strait::test::bin;
 using strait::test::fixture;
 using strait::test::plugin_env;
 using strait::test::PluginRun;
+using strait::test::read_file;
 using strait::test::run_plugin;
 using strait::test::sh_ok;
 using strait::test::TempDir;
@@ -88,13 +89,6 @@ std::vector<Target> targets() {
         {"type", "macvlan"},
         {"ipam", global_ipam_ipam()}}},
   };
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 void replace_all(std::string& s, const std::string& from, const std::string& to) {

@@ -31,6 +31,7 @@ using nlohmann::json;
 using strait::test::bin;
 using strait::test::plugin_env;
 using strait::test::PluginRun;
+using strait::test::read_file;
 using strait::test::run_plugin;
 using strait::test::sh_ok;
 using strait::test::TempDir;
@@ -127,10 +128,7 @@ struct Node {
           }
           out.insert(n);
         } else {
-          std::ifstream in(e.path());
-          std::stringstream s;
-          s << in.rdbuf();
-          std::string text = s.str();
+          std::string text = read_file(e.path());
           json b = json::parse(text.substr(text.find('\n') + 1));
           for (const auto& a : b.at("allocations")) out.insert(a.at("handle").get<std::string>());
         }
