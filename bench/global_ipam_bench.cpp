@@ -31,14 +31,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ipam/block.h"
-#include "ipam/block_allocator.h"
-#include "ipam/global_config.h"
-#include "ipam/global_etcd_store.h"
-#include "ipam/global_node_lock.h"
-#include "ipam/global_records.h"
-#include "libcni/invoke.h"
-#include "test/integration/etcd_fixture.h"
+#include "ipam/global/block.h"
+#include "ipam/global/block_allocator.h"
+#include "ipam/global/config.h"
+#include "ipam/global/etcd_store.h"
+#include "ipam/global/node_lock.h"
+#include "ipam/global/records.h"
+#include "libcni/process/invoke.h"
+#include "test/support/etcd_fixture.h"
 
 namespace {
 

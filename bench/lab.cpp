@@ -9,7 +9,7 @@
 #include <stdexcept>
 #include <system_error>
 
-#include "libcni/invoke.h"
+#include "libcni/process/invoke.h"
 
 namespace strait::bench {
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "bench/spawn_protocol.h"
-#include "libcni/fd.h"
+#include "libcni/core/fd.h"
 
 // The bench's side of strait-bench-spawn (spawn_protocol.h): starts the server inside the
 // lab's host namespace, as `ip netns exec` would run a runtime there (own mount namespace,

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 
-#include "libcni/error.h"
-#include "libcni/fields.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/fields.h"
 
 namespace ipam {
 

@@ -5,9 +5,9 @@
 #include <string_view>
 #include <vector>
 
-#include "libcni/env.h"
-#include "libcni/ip.h"
-#include "libcni/netconf.h"
+#include "libcni/core/ip.h"
+#include "libcni/protocol/env.h"
+#include "libcni/protocol/netconf.h"
 
 namespace ipam {
 

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "libcni/ip.h"
+#include "libcni/core/ip.h"
 
 namespace ipam {
 

@@ -14,13 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ipam/block.h"
-#include "ipam/block_allocator.h"
-#include "ipam/global_config.h"
-#include "ipam/global_nodes.h"
-#include "ipam/global_records.h"
-#include "ipam/global_store_factory.h"
-#include "libcni/error.h"
+#include "ipam/global/block.h"
+#include "ipam/global/block_allocator.h"
+#include "ipam/global/config.h"
+#include "ipam/global/nodes.h"
+#include "ipam/global/records.h"
+#include "ipam/global/store_factory.h"
+#include "libcni/core/error.h"
 
 namespace global_ipam {
 

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "libcni/env.h"
+#include "libcni/protocol/env.h"
 
 namespace global_ipam {
 

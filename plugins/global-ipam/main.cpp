@@ -2,10 +2,10 @@
 #include <string>
 #include <vector>
 
-#include "ipam/global_ipam.h"
-#include "libcni/env.h"
-#include "libcni/skel.h"
+#include "libcni/protocol/env.h"
+#include "libcni/protocol/skel.h"
 #include "plugins/global-ipam/cli.h"
+#include "plugins/global-ipam/global_ipam.h"
 
 // Runtimes exec a CNI plugin without arguments; with arguments, this is the operator's tool.
 int main(int argc, char** argv, char** envp) {
@@ -13,5 +13,5 @@ int main(int argc, char** argv, char** envp) {
     return global_ipam::cli_main(std::vector<std::string>(argv + 1, argv + argc),
                                  cni::env_from_environ(envp), std::cout, std::cerr);
   }
-  return cni::skel_main(ipam::global_ipam::plugin(), envp);
+  return cni::skel_main(global_ipam::plugin(), envp);
 }

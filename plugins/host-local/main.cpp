@@ -1,4 +1,4 @@
-#include "ipam/host_local.h"
-#include "libcni/skel.h"
+#include "libcni/protocol/skel.h"
+#include "plugins/host-local/host_local.h"
 
-int main(int, char**, char** envp) { return cni::skel_main(ipam::host_local::plugin(), envp); }
+int main(int, char**, char** envp) { return cni::skel_main(host_local::plugin(), envp); }

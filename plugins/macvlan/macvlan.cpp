@@ -13,17 +13,17 @@
 #include <system_error>
 #include <thread>
 
-#include "libcni/addr.h"
-#include "libcni/error.h"
-#include "libcni/ipam_exec.h"
-#include "libcni/link.h"
-#include "libcni/log.h"
-#include "libcni/mac.h"
-#include "libcni/netlink.h"
-#include "libcni/netns.h"
-#include "libcni/rollback.h"
-#include "libcni/route.h"
-#include "libcni/sysctl.h"
+#include "libcni/core/error.h"
+#include "libcni/core/log.h"
+#include "libcni/core/mac.h"
+#include "libcni/core/rollback.h"
+#include "libcni/kernel/addr.h"
+#include "libcni/kernel/link.h"
+#include "libcni/kernel/netlink.h"
+#include "libcni/kernel/netns.h"
+#include "libcni/kernel/route.h"
+#include "libcni/kernel/sysctl.h"
+#include "libcni/process/ipam_exec.h"
 #include "plugins/macvlan/macvlan_config.h"
 
 namespace macvlan {

@@ -3,9 +3,9 @@
 #include <optional>
 #include <vector>
 
-#include "libcni/netconf.h"
-#include "libcni/result.h"
-#include "libcni/skel.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/result.h"
+#include "libcni/protocol/skel.h"
 
 // The macvlan plugin: gives a pod an interface of its own MAC on a host (or pod-side)
 // master device, addresses from the IPAM delegate. Drop-in for containernetworking/plugins'

@@ -2,9 +2,9 @@
 
 #include <limits>
 
-#include "libcni/env.h"
-#include "libcni/error.h"
-#include "libcni/fields.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/env.h"
+#include "libcni/protocol/fields.h"
 
 namespace macvlan {
 

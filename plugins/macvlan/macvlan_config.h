@@ -4,10 +4,10 @@
 #include <optional>
 #include <string>
 
-#include "libcni/env.h"
-#include "libcni/link.h"
-#include "libcni/mac.h"
-#include "libcni/netconf.h"
+#include "libcni/core/mac.h"
+#include "libcni/kernel/link.h"
+#include "libcni/protocol/env.h"
+#include "libcni/protocol/netconf.h"
 
 // The macvlan plugin's keys, as in containernetworking/plugins plugins/main/macvlan.
 namespace macvlan {

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "ipam/block_layout.h"
-#include "libcni/ip.h"
+#include "ipam/global/block_layout.h"
+#include "libcni/core/ip.h"
 #include "test/fuzz/fuzz_check.h"
 
 // global-ipam's block arithmetic: three lines (a pool CIDR, a blockSize, an address). Whatever

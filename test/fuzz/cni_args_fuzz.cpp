@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string>
 
-#include "libcni/env.h"
+#include "libcni/protocol/env.h"
 #include "test/fuzz/fuzz_check.h"
 
 // CNI_ARGS, and the rest of the CNI_* environment around it.

@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "libcni/error.h"
+#include "libcni/core/error.h"
 
 namespace strait::fuzz {
 

@@ -2,11 +2,11 @@
 #include <cstdint>
 #include <string_view>
 
-#include "ipam/global_config.h"
-#include "ipam/host_local_config.h"
-#include "libcni/env.h"
-#include "libcni/netconf.h"
-#include "libcni/version.h"
+#include "ipam/global/config.h"
+#include "ipam/host_local/config.h"
+#include "libcni/protocol/env.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/version.h"
 #include "plugins/macvlan/macvlan_config.h"
 #include "test/fuzz/fuzz_check.h"
 

@@ -4,8 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/netconf.h"
-#include "libcni/version.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/version.h"
 #include "test/fuzz/fuzz_check.h"
 
 // prevResult inside a config: the first byte picks the config's cniVersion, the rest is the

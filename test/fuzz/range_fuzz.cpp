@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "ipam/range.h"
-#include "libcni/ip.h"
+#include "libcni/core/ip.h"
 #include "test/fuzz/fuzz_check.h"
 
 // CIDR and range arithmetic: four lines (subnet, rangeStart, rangeEnd, gateway; an empty

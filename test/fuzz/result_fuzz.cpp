@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/result.h"
-#include "libcni/version.h"
+#include "libcni/protocol/result.h"
+#include "libcni/protocol/version.h"
 #include "test/fuzz/fuzz_check.h"
 
 // A plugin's or delegate's result: parse it, print it in every version, and parse each

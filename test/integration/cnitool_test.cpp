@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/invoke.h"
-#include "test/integration/harness.h"
+#include "libcni/process/invoke.h"
+#include "test/support/harness.h"
 
 namespace {
 

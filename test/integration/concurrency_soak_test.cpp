@@ -15,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test/integration/harness.h"
+#include "test/support/harness.h"
 
 // 200 ADD/DEL cycles from 16 parallel workers of the real binaries in one host netns, on a
 // range of 20 addresses so addresses are reused all the time. An address is "live" from the
@@ -93,7 +93,7 @@ void check_host_local_leftovers(const fs::path& dir) {
 }
 
 // global-ipam: the store's blocks hold no allocation and no handle record is left (read from
-// the files, "<revision>\n<JSON>", layout in ipam/global_records.h); `global-ipam check`
+// the files, "<revision>\n<JSON>", layout in ipam/global/records.h); `global-ipam check`
 // agrees and finds nothing else wrong; each node owns a block. Returns "<node>: <blocks>".
 std::string check_global_leftovers(const fs::path& store) {
   REQUIRE(fs::exists(store / "blocks"));

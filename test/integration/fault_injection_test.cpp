@@ -13,9 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/invoke.h"
-#include "libcni/ip.h"
-#include "test/integration/harness.h"
+#include "libcni/core/ip.h"
+#include "libcni/process/invoke.h"
+#include "test/support/harness.h"
 
 // SIGKILL during ADD at deterministic points, without hooks in the product: the executable
 // runs under `strace -e inject=<syscall>:signal=KILL:when=<k>`, which kills it on entry to
@@ -40,7 +40,7 @@
 //
 // global-ipam (file store): "nothing left" means no allocation in any block and no file of
 // the store naming the killed container (its handle record), read from the store's files
-// (layout: ipam/global_records.h); and `global-ipam check` finds nothing wrong with the store
+// (layout: ipam/global/records.h); and `global-ipam check` finds nothing wrong with the store
 // once the retried ADD is deleted again. Its rows run every kill against a new store holding
 // only the bystander (added first, so it claims the first block): with blockSize 28 the
 // killed ADD takes an address of the node's block (the steady state), with blockSize 32
@@ -219,7 +219,7 @@ struct World {
   }
 
   // global-ipam: "<address>=<handle>" for each allocation of one block record
-  // ("<revision>\n<JSON>", ipam/block.h).
+  // ("<revision>\n<JSON>", ipam/global/block.h).
   static std::vector<std::string> block_allocations(const fs::path& file) {
     std::string text = read_file(file);
     size_t nl = text.find('\n');

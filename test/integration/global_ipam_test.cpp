@@ -24,16 +24,16 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ipam/block.h"
-#include "ipam/block_layout.h"
-#include "ipam/global_etcd_store.h"
-#include "ipam/global_file_store.h"
-#include "ipam/global_records.h"
-#include "libcni/error.h"
-#include "libcni/fd.h"
-#include "libcni/invoke.h"
-#include "test/integration/etcd_fixture.h"
-#include "test/integration/harness.h"
+#include "ipam/global/block.h"
+#include "ipam/global/block_layout.h"
+#include "ipam/global/etcd_store.h"
+#include "ipam/global/file_store.h"
+#include "ipam/global/records.h"
+#include "libcni/core/error.h"
+#include "libcni/core/fd.h"
+#include "libcni/process/invoke.h"
+#include "test/support/etcd_fixture.h"
+#include "test/support/harness.h"
 
 namespace {
 

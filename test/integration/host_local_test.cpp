@@ -13,9 +13,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "libcni/ip.h"
-#include "libcni/version.h"
-#include "test/integration/harness.h"
+#include "libcni/core/ip.h"
+#include "libcni/protocol/version.h"
+#include "test/support/harness.h"
 
 using nlohmann::json;
 using namespace strait::test;

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test/integration/harness.h"
+#include "test/support/harness.h"
 
 // The hostile input corpus (test/fixtures/hostile/): every case is fed to every executable of
 // kTargets, run for real inside a "host" netns made here, with a pod netns and a lease

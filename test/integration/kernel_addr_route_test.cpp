@@ -5,12 +5,12 @@
 #include <cerrno>
 #include <string>
 
-#include "libcni/addr.h"
-#include "libcni/link.h"
-#include "libcni/netlink.h"
-#include "libcni/result.h"
-#include "libcni/route.h"
-#include "test/integration/kernel_fixture.h"
+#include "libcni/kernel/addr.h"
+#include "libcni/kernel/link.h"
+#include "libcni/kernel/netlink.h"
+#include "libcni/kernel/route.h"
+#include "libcni/protocol/result.h"
+#include "test/support/kernel_fixture.h"
 
 using cni::IpAddress;
 using cni::IpNet;

@@ -15,14 +15,14 @@
 #include <system_error>
 #include <vector>
 
-#include "libcni/addr.h"
-#include "libcni/error.h"
-#include "libcni/fd.h"
-#include "libcni/garp.h"
-#include "libcni/link.h"
-#include "libcni/netns.h"
-#include "libcni/sysctl.h"
-#include "test/integration/kernel_fixture.h"
+#include "libcni/core/error.h"
+#include "libcni/core/fd.h"
+#include "libcni/kernel/addr.h"
+#include "libcni/kernel/garp.h"
+#include "libcni/kernel/link.h"
+#include "libcni/kernel/netns.h"
+#include "libcni/kernel/sysctl.h"
+#include "test/support/kernel_fixture.h"
 
 using cni::IpAddress;
 using cni::IpNet;

@@ -6,12 +6,12 @@
 #include <cerrno>
 #include <string>
 
-#include "libcni/addr.h"
-#include "libcni/link.h"
-#include "libcni/mac.h"
-#include "libcni/netlink.h"
-#include "libcni/route.h"
-#include "test/integration/kernel_fixture.h"
+#include "libcni/core/mac.h"
+#include "libcni/kernel/addr.h"
+#include "libcni/kernel/link.h"
+#include "libcni/kernel/netlink.h"
+#include "libcni/kernel/route.h"
+#include "test/support/kernel_fixture.h"
 
 using cni::MacAddress;
 using strait::test::KernelNs;

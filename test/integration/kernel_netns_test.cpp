@@ -3,10 +3,10 @@
 #include <string>
 #include <system_error>
 
-#include "libcni/link.h"
-#include "libcni/netlink.h"
-#include "libcni/netns.h"
-#include "test/integration/kernel_fixture.h"
+#include "libcni/kernel/link.h"
+#include "libcni/kernel/netlink.h"
+#include "libcni/kernel/netns.h"
+#include "test/support/kernel_fixture.h"
 
 using strait::test::KernelNs;
 using strait::test::TempNetns;

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/ip.h"
-#include "test/integration/harness.h"
+#include "libcni/core/ip.h"
+#include "test/support/harness.h"
 
 // The macvlan executable, run for real: a "host" netns holds the master (one end of a veth
 // pair), a "peer" netns holds the other end with the gateway address, pods are fresh

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test/integration/harness.h"
+#include "test/support/harness.h"
 
 // Every executable driven exactly as multus drives a delegate (multus-cni pkg/multus/multus.go
 // and pkg/types/conf.go): secondary attachments named net1 and net2, CNI_ARGS

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "test/integration/harness.h"
+#include "test/support/harness.h"
 
 // host-local's state is readable by root only: every directory it creates is 0700 and every
 // file 0600, whatever the runtime's umask (run here with umask 0, the worst case), and

@@ -12,15 +12,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/base64.h"
-#include "libcni/cnitool/cli.h"
-#include "libcni/cnitool/container_id.h"
-#include "libcni/cnitool/network_list.h"
-#include "libcni/cnitool/result_cache.h"
-#include "libcni/cnitool/runner.h"
-#include "libcni/cnitool/sha512.h"
-#include "libcni/error.h"
-#include "libcni/invoke.h"
+#include "cnitool/cli.h"
+#include "cnitool/container_id.h"
+#include "cnitool/network_list.h"
+#include "cnitool/result_cache.h"
+#include "cnitool/runner.h"
+#include "cnitool/sha512.h"
+#include "libcni/core/base64.h"
+#include "libcni/core/error.h"
+#include "libcni/process/invoke.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "libcni/env.h"
-#include "libcni/error.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/env.h"
 
 namespace {
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "libcni/error.h"
-#include "libcni/fields.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/fields.h"
 
 using nlohmann::json;
 

@@ -9,11 +9,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ipam/allocator.h"
-#include "ipam/block_allocator.h"
-#include "ipam/global_config.h"
-#include "ipam/global_memory_store.h"
-#include "libcni/error.h"
+#include "ipam/errors.h"
+#include "ipam/global/block_allocator.h"
+#include "ipam/global/config.h"
+#include "libcni/core/error.h"
+#include "test/support/memory_store.h"
 
 using cni::IpAddress;
 using cni::IpNet;

@@ -4,9 +4,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ipam/block.h"
-#include "ipam/block_layout.h"
-#include "ipam/global_records.h"
+#include "ipam/global/block.h"
+#include "ipam/global/block_layout.h"
+#include "ipam/global/records.h"
 
 using cni::IpAddress;
 using cni::IpNet;

@@ -7,12 +7,12 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ipam/block_allocator.h"
-#include "ipam/global_config.h"
-#include "ipam/global_file_store.h"
-#include "ipam/global_records.h"
+#include "ipam/global/block_allocator.h"
+#include "ipam/global/config.h"
+#include "ipam/global/file_store.h"
+#include "ipam/global/records.h"
 #include "plugins/global-ipam/cli.h"
-#include "test/unit/temp_dir.h"
+#include "test/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using ipam::records::Handle;

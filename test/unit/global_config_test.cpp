@@ -6,9 +6,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ipam/global_config.h"
-#include "libcni/error.h"
-#include "libcni/version.h"
+#include "ipam/global/config.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/version.h"
 
 using cni::IpAddress;
 using cni::IpNet;

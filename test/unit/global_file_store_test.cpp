@@ -15,13 +15,13 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ipam/block.h"
-#include "ipam/block_allocator.h"
-#include "ipam/global_config.h"
-#include "ipam/global_file_store.h"
-#include "libcni/error.h"
-#include "libcni/fd.h"
-#include "test/unit/temp_dir.h"
+#include "ipam/global/block.h"
+#include "ipam/global/block_allocator.h"
+#include "ipam/global/config.h"
+#include "ipam/global/file_store.h"
+#include "libcni/core/error.h"
+#include "libcni/core/fd.h"
+#include "test/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using ipam::FileStore;

@@ -7,11 +7,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "ipam/global_ipam.h"
-#include "ipam/global_node_lock.h"
-#include "libcni/invoke.h"
-#include "libcni/skel.h"
-#include "test/unit/temp_dir.h"
+#include "ipam/global/node_lock.h"
+#include "libcni/process/invoke.h"
+#include "libcni/protocol/skel.h"
+#include "plugins/global-ipam/global_ipam.h"
+#include "test/support/temp_dir.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -46,7 +46,7 @@ Out run(const std::string& command, const json& conf, const std::string& id = "c
   std::ostringstream err;
   NoExec exec;
   std::string input = conf.dump();
-  int rc = cni::skel_run(ipam::global_ipam::plugin(), cni::Io{env, input, out, err, exec});
+  int rc = cni::skel_run(global_ipam::plugin(), cni::Io{env, input, out, err, exec});
   json j = out.str().empty() ? json() : json::parse(out.str());
   return {rc, j, err.str()};
 }

@@ -1,11 +1,11 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "host_local_fixture.h"
-#include "ipam/host_local_config.h"
+#include "ipam/host_local/config.h"
+#include "ipam/host_local/resolv_conf.h"
 #include "ipam/range.h"
-#include "ipam/resolv_conf.h"
-#include "libcni/error.h"
+#include "libcni/core/error.h"
+#include "test/support/host_local_fixture.h"
 
 using cni::IpAddress;
 using cni::IpNet;

@@ -7,9 +7,9 @@
 
 #include <catch2/catch.hpp>
 
-#include "host_local_fixture.h"
-#include "ipam/disk_store.h"
-#include "libcni/error.h"
+#include "ipam/host_local/disk_store.h"
+#include "libcni/core/error.h"
+#include "test/support/host_local_fixture.h"
 
 using cni::IpAddress;
 using host_local_test::exists;

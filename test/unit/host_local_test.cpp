@@ -6,11 +6,11 @@
 
 #include <catch2/catch.hpp>
 
-#include "host_local_fixture.h"
-#include "ipam/allocator.h"
-#include "ipam/disk_store.h"
-#include "ipam/host_local_config.h"
-#include "libcni/error.h"
+#include "ipam/host_local/allocator.h"
+#include "ipam/host_local/config.h"
+#include "ipam/host_local/disk_store.h"
+#include "libcni/core/error.h"
+#include "test/support/host_local_fixture.h"
 
 using namespace host_local_test;
 

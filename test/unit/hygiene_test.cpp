@@ -12,7 +12,7 @@
 
 // Least privilege: the product (libcni/, ipam/, plugins/) never runs a shell or a command
 // line tool; it talks netlink, sysfs and procfs. The one allowed exec is IPAM delegation and
-// cnitool running plugins, both through libcni/invoke.cpp (posix_spawn of a plugin binary).
+// cnitool running plugins, both through libcni/process/invoke.cpp (posix_spawn of a plugin binary).
 namespace {
 
 namespace fs = std::filesystem;
@@ -29,7 +29,7 @@ const std::vector<Rule>& rules() {
       {"system()", std::regex(R"((^|[^\w.>])(std::)?system\s*\()")},
       {"popen()", std::regex(R"(\bpopen\s*\()")},
       {"exec*()", std::regex(R"(\b(execl|execlp|execle|execv|execvp|execvpe|fexecve)\s*\()")},
-      {"posix_spawn outside libcni/invoke.cpp", std::regex(R"(\bposix_spawnp?\s*\()")},
+      {"posix_spawn outside libcni/process/invoke.cpp", std::regex(R"(\bposix_spawnp?\s*\()")},
       {"an ip/tc command line",
        std::regex(
            R"re("(ip|tc)\s+(-\w+|link|addr|address|route|rule|neigh|netns|qdisc|class|filter)\b)re")},
@@ -46,7 +46,7 @@ const std::vector<Rule>& rules() {
 // "<file>:<line>: <rule>: <text>" for every hit in the product sources under `root`.
 std::vector<std::string> scan(const fs::path& root) {
   std::vector<std::string> hits;
-  for (const char* dir : {"libcni", "ipam", "plugins"}) {
+  for (const char* dir : {"libcni", "ipam", "plugins", "cnitool"}) {
     for (const auto& e : fs::recursive_directory_iterator(root / dir)) {
       const std::string ext = e.path().extension().string();
       if (ext != ".cpp" && ext != ".h" && ext != ".cc" && ext != ".hpp") continue;
@@ -59,7 +59,8 @@ std::vector<std::string> scan(const fs::path& root) {
         const std::string code = line.substr(0, code_end);
         for (const Rule& r : rules()) {
           if (!std::regex_search(code, r.re)) continue;
-          if (std::string(r.what).rfind("posix_spawn", 0) == 0 && rel == "libcni/invoke.cpp") {
+          if (std::string(r.what).rfind("posix_spawn", 0) == 0 &&
+              rel == "libcni/process/invoke.cpp") {
             continue;
           }
           hits.push_back(rel + ":" + std::to_string(n) + ": " + r.what + ": " + line);
@@ -96,8 +97,8 @@ TEST_CASE("hygiene: the rules catch what they are meant to catch", "[hygiene]") 
   CHECK_FALSE(hit(R"(  e.args = parse_cni_args(var("CNI_ARGS").value_or(""));)"));
 }
 
-TEST_CASE("hygiene: no shell-outs in libcni/, ipam/, plugins/", "[hygiene]") {
-  REQUIRE(fs::exists(source_root() / "libcni" / "invoke.cpp"));
+TEST_CASE("hygiene: no shell-outs in libcni/, ipam/, plugins/, cnitool/", "[hygiene]") {
+  REQUIRE(fs::exists(source_root() / "libcni" / "process" / "invoke.cpp"));
   const std::vector<std::string> hits = scan(source_root());
   for (const auto& h : hits) FAIL_CHECK(h);
   CHECK(hits.empty());

@@ -2,7 +2,7 @@
 
 #include <catch2/catch.hpp>
 
-#include "libcni/ip.h"
+#include "libcni/core/ip.h"
 
 using cni::IpAddress;
 using cni::IpNet;

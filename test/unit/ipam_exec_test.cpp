@@ -13,12 +13,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/error.h"
-#include "libcni/ipam_exec.h"
-#include "libcni/log.h"
-#include "libcni/netconf.h"
-#include "libcni/skel.h"
-#include "libcni/version.h"
+#include "libcni/core/error.h"
+#include "libcni/core/log.h"
+#include "libcni/process/ipam_exec.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/skel.h"
+#include "libcni/protocol/version.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "libcni/mac.h"
+#include "libcni/core/mac.h"
 
 #include <catch2/catch.hpp>
 #include <stdexcept>

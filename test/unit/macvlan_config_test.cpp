@@ -6,10 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/env.h"
-#include "libcni/error.h"
-#include "libcni/netconf.h"
-#include "libcni/version.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/env.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/version.h"
 #include "plugins/macvlan/macvlan_config.h"
 
 namespace {

@@ -1,8 +1,8 @@
 #include <catch2/catch.hpp>
 
-#include "libcni/error.h"
-#include "libcni/netconf.h"
-#include "libcni/version.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/version.h"
 
 namespace {
 

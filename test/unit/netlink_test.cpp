@@ -1,4 +1,4 @@
-#include "libcni/netlink.h"
+#include "libcni/kernel/netlink.h"
 
 #include <netlink/addr.h>
 #include <netlink/errno.h>

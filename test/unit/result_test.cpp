@@ -1,4 +1,4 @@
-#include "libcni/result.h"
+#include "libcni/protocol/result.h"
 
 #include <fstream>
 #include <functional>
@@ -11,9 +11,9 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
-#include "libcni/error.h"
-#include "libcni/ip.h"
-#include "libcni/version.h"
+#include "libcni/core/error.h"
+#include "libcni/core/ip.h"
+#include "libcni/protocol/version.h"
 
 using Catch::Matchers::Contains;
 using nlohmann::json;

@@ -10,10 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "libcni/cnitool/result_cache.h"
-#include "libcni/error.h"
-#include "libcni/netconf.h"
-#include "libcni/version.h"
+#include "cnitool/result_cache.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/version.h"
 #include "plugins/macvlan/macvlan_config.h"
 
 // Regression tests for faults the robustness harnesses (test/integration/hostile_input_test,

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "libcni/link.h"
-#include "libcni/route.h"
+#include "libcni/kernel/link.h"
+#include "libcni/kernel/route.h"
 
 using cni::IpAddress;
 using cni::IpNet;

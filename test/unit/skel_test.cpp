@@ -5,8 +5,8 @@
 
 #include <catch2/catch.hpp>
 
-#include "libcni/error.h"
-#include "libcni/skel.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/skel.h"
 
 using nlohmann::json;
 

@@ -1,4 +1,4 @@
-#include "libcni/sysctl.h"
+#include "libcni/kernel/sysctl.h"
 
 #include <catch2/catch.hpp>
 #include <cstdlib>
@@ -7,7 +7,7 @@
 #include <string>
 #include <system_error>
 
-#include "libcni/error.h"
+#include "libcni/core/error.h"
 
 using cni::normalize_sysctl_name;
 

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
-#include "libcni/error.h"
-#include "libcni/version.h"
+#include "libcni/core/error.h"
+#include "libcni/protocol/version.h"
 
 TEST_CASE("supported versions are 0.3.0 to 1.1.0, oldest first", "[version]") {
   CHECK(cni::supported_versions() ==

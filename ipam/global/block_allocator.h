@@ -1,0 +1,154 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ipam/address_request.h"
+#include "ipam/global/block.h"
+#include "ipam/global/config.h"
+#include "ipam/global/records.h"
+#include "ipam/global/store.h"
+#include "libcni/core/ip.h"
+
+namespace ipam {
+
+// One address held by a handle.
+struct Assignment {
+  std::string pool;
+  cni::IpNet block;
+  cni::IpAddress ip;
+  uint64_t seq = 0;
+  std::string block_affinity;  // the node that owns the block
+  bool borrowed = false;       // taken by a node other than the block's owner
+  bool reused = false;         // held before the call that returned it
+  bool operator==(const Assignment&) const = default;
+};
+
+struct AllocatorOptions {
+  std::string node;
+  bool strict_affinity = false;
+  uint32_t max_blocks_per_node = 0;  // per pool; 0: no cap
+  // Compare-and-swap attempts per address before giving up with kErrTryAgainLater
+  // (Calico's datastoreRetries).
+  int max_attempts = 100;
+  // Pools with at most this many blocks are searched for a free block by listing the
+  // pool's block keys; larger ones by probing single keys first.
+  uint32_t list_threshold = 1024;
+  int probes = 16;
+  // Sleeps between attempts (tests pass a no-op or a counter).
+  std::function<void(std::chrono::microseconds)> sleep;
+};
+
+// The cluster-wide allocator (Calico's IPAM core over our KvStore): pools cut into blocks,
+// blocks claimed by nodes, every write a compare-and-swap of one key retried on conflict. An
+// instance serves one operation of one node; it keeps no state between calls that the store
+// does not have, so any number of processes on any number of nodes share a store.
+//
+// Writes per new address: the handle record (an intent naming the block, address and
+// sequence number) and then the block; a claim adds the node's affinity index entry before
+// the block is created. Whatever crashes between these writes leaves entries that readers
+// recognise as stale (the block is the truth), never an allocation that its handle's DEL
+// or this node's GC cannot find.
+class BlockAllocator {
+ public:
+  BlockAllocator(const std::vector<PoolConfig>& pools, KvStore& store, AllocatorOptions options);
+
+  // The addresses of `handle`: what it already holds (reused, as a retried ADD must get the
+  // same answer), else one per address family among the pools that select this node, or
+  // the requested addresses (at most one per family, each inside some pool, usable and
+  // free). Order: requested families first, then families in the pools' order. Search
+  // order for a new address: this node's blocks in the pools' order; a free block claimed
+  // (a node-specific probe order, under maxBlocksPerNode); an address borrowed from
+  // another node's block (not with strictAffinity). Nothing left: cni::Error{kErrNoAddress}
+  // "pool X exhausted". A failure releases what this call took and nothing else. The
+  // requests are checked against the config first (pools_of_requests), before anything held
+  // is looked at: a retried ADD asking for an address the config has since made unusable
+  // (a new gateway) fails with kErrAddressUnavailable rather than reusing it.
+  std::vector<Assignment> assign(const records::Handle& handle,
+                                 const std::vector<AddressRequest>& requested);
+  // What `handle` holds now (CHECK).
+  std::vector<Assignment> held(const records::Handle& handle);
+  // Releases everything `handle` holds and its record; an unknown handle releases nothing.
+  std::vector<Assignment> release(const records::Handle& handle);
+  // GC: releases the handles of `network` that this node owns and `valid` rejects, and any
+  // allocation of the network in this node's blocks without a valid handle record.
+  std::vector<Assignment> collect(const std::string& network,
+                                  const std::function<bool(const records::Handle&)>& valid);
+
+  // Frees `ip` of pool `pool` only if `handle` still holds it with sequence number `seq`
+  // (nullopt: any): a stale release (an old report, a late DEL) never frees an address
+  // given out again since.
+  Block::ReleaseOutcome release_address(const std::string& pool, const cni::IpNet& block,
+                                        const cni::IpAddress& ip, const std::string& handle,
+                                        std::optional<uint64_t> seq);
+
+  // STATUS: throws cni::Error{kErrNoAddress} naming the pools of a family when this node
+  // could not get one more address of that family.
+  void check_available();
+
+  // This node's record: created (name only) if absent.
+  void ensure_node();
+
+ private:
+  struct Loaded {
+    Block block;
+    int64_t revision = 0;
+  };
+  struct HandleState {
+    std::optional<records::HandleRecord> record;
+    int64_t revision = 0;
+  };
+  class Conflict {};  // a compare-and-swap lost: re-read and retry
+
+  const PoolConfig* pool_named(const std::string& name) const;
+  std::vector<const PoolConfig*> pools_of(int family) const;
+  std::string key_of(const PoolConfig& pool, const cni::IpNet& block) const;
+
+  Loaded decode_block(const KvEntry& e) const;
+  HandleState decode_handle(const KvEntry& e) const;
+  std::optional<Loaded> load_block(const std::string& key);
+  HandleState load_handle(const records::Handle& handle);
+  // The handle's entries that its blocks confirm.
+  std::vector<Assignment> verify(const records::Handle& handle, const HandleState& state);
+  // Writes the handle record with `entry` appended (the intent) and `block`, both compared
+  // with their revisions: one etcd txn, or intent then block on the file store. Throws
+  // Conflict when either changed.
+  void write_with_intent(const records::Handle& handle, HandleState& state,
+                         const records::HandleEntry& entry, const std::string& block_key,
+                         const Block& block, int64_t block_revision);
+  void check_pool_record(const PoolConfig& pool);
+
+  // The blocks this node owns in `pool` (stale index entries dropped), sorted.
+  std::vector<std::pair<std::string, std::optional<Loaded>>> affine_blocks(const PoolConfig& pool);
+  // One attempt to take a free address of `loaded` for `handle`: throws Conflict.
+  Assignment take(const records::Handle& handle, HandleState& state, const PoolConfig& pool,
+                  const std::string& key, Loaded loaded, std::optional<uint32_t> ordinal);
+  // Creates block `cidr` of `pool` for this node with the handle's first address in it.
+  std::optional<Assignment> claim(const records::Handle& handle, HandleState& state,
+                                  const PoolConfig& pool, const cni::IpNet& cidr,
+                                  std::optional<uint32_t> ordinal);
+  // A block of `pool` nobody has created yet, in this node's probe order.
+  std::optional<cni::IpNet> find_free_block(const PoolConfig& pool);
+  bool at_cap(const PoolConfig& pool, size_t owned) const;
+
+  Assignment assign_auto(const records::Handle& handle, HandleState& state, int family);
+  Assignment assign_requested(const records::Handle& handle, HandleState& state,
+                              const AddressRequest& req, const PoolConfig& pool);
+  void backoff(int attempt);
+
+  const std::vector<PoolConfig>& pools_;
+  KvStore& store_;
+  AllocatorOptions options_;
+  std::map<std::string, bool> pool_checked_;
+  // Affinity listings read together with the handle at the start of assign().
+  std::map<std::string, std::vector<KvEntry>> prefetched_;
+  std::minstd_rand rng_;
+};
+
+}  // namespace ipam

@@ -1,0 +1,76 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ipam/global/store.h"
+
+namespace ipam {
+
+struct EtcdOptions {
+  std::vector<std::string> endpoints;  // "http://127.0.0.1:2379", "https://10.0.0.1:2379"
+  std::string prefix;                  // every key lives under "<prefix>/"
+  std::string ca_file;                 // trust anchors for https endpoints (else the system's)
+  std::string cert_file;               // TLS client certificate and key (client-cert-auth)
+  std::string key_file;
+  // How long one operation may keep failing over between endpoints before it gives up
+  // with cni::Error{kErrTryAgainLater}.
+  std::chrono::milliseconds timeout{10000};
+};
+
+// A KvStore on etcd v3, spoken through its JSON gateway (POST /v3/kv/range, /v3/kv/txn; keys
+// and values base64) with libcurl, so no gRPC stack is needed.
+//
+// Compare-and-swap is a txn comparing the key's mod_revision (0 for an absent key) with
+// put (or delete) on success; the new revision is the txn's header revision. Lists are read
+// in pages of 500 at the revision of the first page, so a list is one consistent snapshot.
+// Reads are linearizable (etcd's default).
+//
+// Failover: requests go to the endpoint that last answered; on a transport error, a
+// timeout or a 5xx answer (no leader, a member going away) the next endpoint is tried, and
+// the round repeats with a short pause until the operation's timeout, after which it fails
+// with kErrTryAgainLater naming the last error. A 4xx answer (a request etcd refuses) is a
+// bug or a misconfiguration: std::runtime_error at once. A write retried after an answer
+// was lost may find that its first attempt happened (the compare then fails): the
+// allocator re-reads and recognises its own write.
+//
+// Proxies from the environment are ignored: the store talks to the endpoints directly.
+class EtcdStore : public KvStore {
+ public:
+  explicit EtcdStore(EtcdOptions options);
+  ~EtcdStore() override;
+  EtcdStore(const EtcdStore&) = delete;
+  EtcdStore& operator=(const EtcdStore&) = delete;
+
+  std::optional<KvEntry> get(const std::string& key) override;
+  std::vector<KvEntry> list(const std::string& prefix, bool keys_only = false) override;
+  std::optional<int64_t> put_if(const std::string& key, const std::string& value,
+                                int64_t expected) override;
+  bool erase_if(const std::string& key, int64_t expected) override;
+  // One txn of ranges: one round trip, one snapshot.
+  std::vector<std::vector<KvEntry>> read_batch(const std::vector<Read>& reads) override;
+  // One txn comparing every key's mod_revision: all or nothing.
+  std::optional<std::vector<int64_t>> put_all_if(const std::vector<Write>& writes) override;
+  // Maintenance status of the answering member; an alarm (NOSPACE, CORRUPT) is an error.
+  void ping() override;
+  std::string describe() const override;
+
+  // The endpoint that answered last (tests of failover).
+  const std::string& current_endpoint() const { return options_.endpoints[current_]; }
+
+ private:
+  struct Curl;
+  nlohmann::json call(const std::string& path, const nlohmann::json& body);
+  std::string full_key(const std::string& key) const { return options_.prefix + "/" + key; }
+
+  EtcdOptions options_;
+  std::unique_ptr<Curl> curl_;
+  size_t current_ = 0;
+};
+
+}  // namespace ipam

@@ -1,0 +1,328 @@
+#include "ipam/global/file_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <ctime>
+#include <random>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+
+#include "libcni/core/error.h"
+
+namespace ipam {
+
+using cni::UniqueFd;
+
+namespace {
+
+constexpr char kLocks[] = ".locks";
+constexpr char kTmp[] = ".tmp";
+constexpr auto kStaleTmp = std::chrono::seconds(60);
+
+std::system_error os_error(const std::string& what, const std::string& path, int err = errno) {
+  return std::system_error(err, std::generic_category(), "failed to " + what + " \"" + path + "\"");
+}
+
+// "a/b/c" -> "a/b"; "a" -> "".
+std::string parent_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+void fsync_dir(const std::string& dir) {
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) throw os_error("open directory", dir);
+  if (fsync(fd.get()) != 0) throw os_error("fsync directory", dir);
+}
+
+// mkdir -p of `rel` below `base` (which exists; "/" for an absolute path); with `durable`,
+// each directory made is fsync()ed into its parent, so that a file renamed into it survives a
+// power cut.
+void make_dirs(const std::string& base, const std::string& rel, bool durable) {
+  std::string path = base;
+  size_t pos = 0;
+  while (pos < rel.size()) {
+    size_t slash = rel.find('/', pos);
+    if (slash == std::string::npos) slash = rel.size();
+    std::string parent = path;
+    if (path.back() != '/') path += '/';
+    path += rel.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (mkdir(path.c_str(), 0700) == 0) {
+      if (durable) fsync_dir(parent);
+    } else if (errno != EEXIST) {
+      throw os_error("create directory", path);
+    }
+  }
+}
+
+int64_t now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+std::string read_all(int fd, const std::string& path) {
+  std::string data;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw os_error("read", path);
+    if (n == 0) break;
+    data.append(buf, static_cast<size_t>(n));
+  }
+  return data;
+}
+
+void write_all(int fd, const std::string& data, const std::string& path) {
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw os_error("write", path);
+    off += static_cast<size_t>(n);
+  }
+}
+
+// Calls fn(relative path) for every regular file below `dir` (relative to `dir`).
+template <class Fn>
+void walk(const std::string& dir, const std::string& rel, Fn& fn) {
+  DIR* d = opendir(dir.c_str());
+  if (!d) {
+    if (errno == ENOENT || errno == ENOTDIR) return;  // removed meanwhile, or never there
+    throw os_error("open directory", dir);
+  }
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(d, closedir);
+  std::vector<std::pair<std::string, bool>> entries;
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    if (rel.empty() && (name == kLocks || name == kTmp)) continue;
+    bool is_dir = e->d_type == DT_DIR;
+    if (e->d_type == DT_UNKNOWN) {
+      struct stat st {};
+      if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      is_dir = S_ISDIR(st.st_mode);
+      if (!is_dir && !S_ISREG(st.st_mode)) continue;
+    } else if (!is_dir && e->d_type != DT_REG) {
+      continue;
+    }
+    entries.emplace_back(std::move(name), is_dir);
+  }
+  for (const auto& [name, is_dir] : entries) {
+    std::string sub = rel.empty() ? name : rel + "/" + name;
+    if (is_dir) {
+      walk(dir + "/" + name, sub, fn);
+    } else {
+      fn(sub);
+    }
+  }
+}
+
+}  // namespace
+
+void validate_store_key(const std::string& key) {
+  if (key.empty() || key.size() > 4000) throw std::invalid_argument("invalid store key \"\"");
+  size_t pos = 0;
+  while (pos <= key.size()) {
+    size_t slash = key.find('/', pos);
+    if (slash == std::string::npos) slash = key.size();
+    std::string_view part(key.data() + pos, slash - pos);
+    if (part.empty() || part == "." || part == ".." || part.size() > 255 ||
+        part.find('\0') != std::string_view::npos) {
+      throw std::invalid_argument("invalid store key \"" + key + "\"");
+    }
+    pos = slash + 1;
+  }
+}
+
+FileStore::FileStore(std::string root, std::chrono::milliseconds lock_timeout)
+    : root_(std::move(root)), lock_timeout_(lock_timeout), tmp_tag_(std::random_device{}()) {
+  while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+  if (root_.empty()) throw std::invalid_argument("file store: empty path");
+  if (mkdir(root_.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (errno != ENOENT) throw os_error("create directory", root_);
+    // Missing parents: create them (an absolute path always has "/" to start from).
+    bool absolute = root_[0] == '/';
+    make_dirs(absolute ? "/" : ".", absolute ? root_.substr(1) : root_, true);
+  }
+  sweep_tmp();
+}
+
+std::string FileStore::path_of(const std::string& key) const {
+  validate_store_key(key);
+  if (key.rfind(std::string(kLocks), 0) == 0 || key.rfind(std::string(kTmp), 0) == 0) {
+    throw std::invalid_argument("invalid store key \"" + key + "\" (reserved)");
+  }
+  return root_ + "/" + key;
+}
+
+void FileStore::sweep_tmp() const {
+  std::string dir = root_ + "/" + kTmp;
+  DIR* d = opendir(dir.c_str());
+  if (!d) return;
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(d, closedir);
+  auto limit = std::chrono::system_clock::now() - kStaleTmp;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    struct stat st {};
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    auto mtime = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
+    if (mtime < limit) unlinkat(dirfd(d), e->d_name, 0);  // best effort
+  }
+}
+
+UniqueFd FileStore::lock(const std::string& key) {
+  std::string path = root_ + "/" + kLocks + "/" + key;
+  auto deadline = std::chrono::steady_clock::now() + lock_timeout_;
+  auto pause = std::chrono::microseconds(100);
+  for (;;) {
+    UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (!fd) {
+      if (errno != ENOENT) throw os_error("open lock", path);
+      make_dirs(root_, std::string(kLocks) + "/" + parent_of(key), false);
+      continue;
+    }
+    for (;;) {
+      if (flock(fd.get(), LOCK_EX | LOCK_NB) == 0) break;
+      if (errno == EINTR) continue;
+      if (errno != EWOULDBLOCK) throw os_error("lock", path);
+      if (std::chrono::steady_clock::now() >= deadline) {
+        throw cni::Error(cni::kErrTryAgainLater,
+                         "timed out after " + std::to_string(lock_timeout_.count()) +
+                             " ms waiting for the lock of " + key + " in " + describe());
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(5000));
+    }
+    // A deleter unlinks the lock file while holding it: a lock on an unlinked inode
+    // protects nothing, so check that the path still names what we locked.
+    struct stat held {};
+    struct stat now {};
+    if (fstat(fd.get(), &held) != 0) throw os_error("stat lock", path);
+    if (stat(path.c_str(), &now) == 0 && now.st_ino == held.st_ino && now.st_dev == held.st_dev) {
+      return fd;
+    }
+  }
+}
+
+std::optional<KvEntry> FileStore::read(const std::string& key, const std::string& path) const {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
+    throw os_error("open", path);
+  }
+  std::string data = read_all(fd.get(), path);
+  size_t nl = data.find('\n');
+  int64_t rev = 0;
+  auto [ptr, ec] =
+      std::from_chars(data.data(), data.data() + (nl == std::string::npos ? 0 : nl), rev);
+  if (nl == std::string::npos || ec != std::errc() || ptr != data.data() + nl || rev <= 0) {
+    throw std::runtime_error(describe() + ": malformed record \"" + path + "\"");
+  }
+  return KvEntry{key, data.substr(nl + 1), rev};
+}
+
+std::optional<KvEntry> FileStore::get(const std::string& key) { return read(key, path_of(key)); }
+
+std::vector<KvEntry> FileStore::list(const std::string& prefix, bool keys_only) {
+  if (!prefix.empty()) {
+    if (prefix.back() != '/') {
+      throw std::invalid_argument("file store: list prefix \"" + prefix + "\" must end with '/'");
+    }
+    validate_store_key(prefix.substr(0, prefix.size() - 1));
+  }
+  std::vector<std::string> keys;
+  auto collect = [&](const std::string& rel) { keys.push_back(prefix + rel); };
+  std::string dir = prefix.empty() ? root_ : root_ + "/" + prefix.substr(0, prefix.size() - 1);
+  walk(dir, "", collect);
+  std::sort(keys.begin(), keys.end());
+  std::vector<KvEntry> out;
+  for (const auto& key : keys) {
+    auto e = read(key, root_ + "/" + key);
+    if (!e) continue;  // deleted meanwhile
+    if (keys_only) e->value.clear();
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+std::optional<int64_t> FileStore::put_if(const std::string& key, const std::string& value,
+                                         int64_t expected) {
+  std::string path = path_of(key);
+  UniqueFd held = lock(key);
+  auto current = read(key, path);
+  if ((current ? current->revision : 0) != expected) return std::nullopt;
+  int64_t rev = std::max(current ? current->revision + 1 : 1, now_ns());
+
+  // Unique among processes (pid), store instances (a random tag) and writes of one instance.
+  std::string tmp = root_ + "/" + kTmp + "/" + std::to_string(getpid()) + "-" +
+                    std::to_string(tmp_tag_) + "-" + std::to_string(tmp_counter_++);
+  UniqueFd fd;
+  for (int i = 0; i < 2 && !fd; ++i) {
+    fd.reset(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd && errno == ENOENT && i == 0) make_dirs(root_, kTmp, true);
+  }
+  if (!fd) throw os_error("create", tmp);
+  try {
+    write_all(fd.get(), std::to_string(rev) + "\n" + value, tmp);
+    if (fsync(fd.get()) != 0) throw os_error("fsync", tmp);
+    if (close(fd.release()) != 0) throw os_error("close", tmp);
+    // A concurrent delete of a sibling may remove an empty parent directory between our
+    // make_dirs and rename: make it again.
+    for (int attempt = 0;; ++attempt) {
+      if (rename(tmp.c_str(), path.c_str()) == 0) break;
+      if (errno != ENOENT || attempt == 10) throw os_error("rename into", path);
+      make_dirs(root_, parent_of(key), true);
+    }
+  } catch (...) {
+    unlink(tmp.c_str());
+    throw;
+  }
+  fsync_dir(parent_of(path));
+  return rev;
+}
+
+bool FileStore::erase_if(const std::string& key, int64_t expected) {
+  std::string path = path_of(key);
+  UniqueFd held = lock(key);
+  auto current = read(key, path);
+  if (!current || current->revision != expected) return false;
+  if (unlink(path.c_str()) != 0) throw os_error("remove", path);
+  fsync_dir(parent_of(path));
+  // The lock file goes too (while locked: see lock()), and so do directories left empty
+  // (handles/<network>/<containerID>/ would pile up otherwise). Best effort: a writer that
+  // loses its directory to this makes it again.
+  std::string lock_path = root_ + "/" + kLocks + "/" + key;
+  unlink(lock_path.c_str());
+  for (std::string dir = parent_of(key); dir.find('/') != std::string::npos; dir = parent_of(dir)) {
+    rmdir((root_ + "/" + kLocks + "/" + dir).c_str());
+    if (rmdir((root_ + "/" + dir).c_str()) != 0) break;
+  }
+  return true;
+}
+
+void FileStore::ping() {
+  struct stat st {};
+  if (stat(root_.c_str(), &st) != 0) throw os_error("stat", root_);
+  make_dirs(root_, kTmp, false);
+  std::string probe = root_ + "/" + kTmp + "/ping-" + std::to_string(getpid());
+  UniqueFd fd(open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) throw os_error("create", probe);
+  bool ok = ::write(fd.get(), "x", 1) == 1;
+  int err = errno;
+  unlink(probe.c_str());
+  if (!ok) throw os_error("write", probe, err);
+}
+
+}  // namespace ipam

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipam/global/store.h"
+#include "libcni/core/fd.h"
+
+namespace ipam {
+
+// The embedded KvStore: one file per key under a directory, for one node or for nodes that
+// share a file system (NFS with working flock, a shared block device...).
+//
+//   <root>/<key>         "<revision>\n<value>": the key "blocks/p/10.0.0.32-27" is the file
+//                        <root>/blocks/p/10.0.0.32-27
+//   <root>/.locks/<key>  the key's lock: flock()ed, exclusively, around each compare-and-swap
+//   <root>/.tmp/         where new versions are written before they are renamed into place
+//
+// No global lock: a write locks its own key only, and readers take no lock at all (a
+// rename replaces a file atomically, so a reader sees the old or the new version, never a
+// mix). Crash-safe: a new version is written to a temporary file, fsync()ed, renamed over the
+// old one, and the directory fsync()ed; directories created on the way are fsync()ed into
+// their parents. A crash leaves the old or the new version, plus at worst a stray file in
+// .tmp/ (removed when older than a minute) or an empty directory.
+//
+// Revisions: max(previous + 1, CLOCK_REALTIME in ns). A key deleted and created again gets a
+// revision later than any it had, unless the clock went back by more than the time between
+// the two, so a compare-and-swap prepared before the delete fails.
+//
+// A deleted key also loses its lock file, unlinked while locked; whoever waited on the old
+// lock notices (the path no longer names the inode it locked) and locks the new one.
+class FileStore : public KvStore {
+ public:
+  // Creates `root` (mode 0700, with missing parents) unless it exists. `lock_timeout` bounds
+  // the wait for a key's lock: past it, cni::Error{kErrTryAgainLater}.
+  FileStore(std::string root, std::chrono::milliseconds lock_timeout);
+
+  std::optional<KvEntry> get(const std::string& key) override;
+  std::vector<KvEntry> list(const std::string& prefix, bool keys_only = false) override;
+  std::optional<int64_t> put_if(const std::string& key, const std::string& value,
+                                int64_t expected) override;
+  bool erase_if(const std::string& key, int64_t expected) override;
+  void ping() override;
+  std::string describe() const override { return "file store " + root_; }
+
+  const std::string& root() const { return root_; }
+
+ private:
+  std::string path_of(const std::string& key) const;
+  cni::UniqueFd lock(const std::string& key);
+  std::optional<KvEntry> read(const std::string& key, const std::string& path) const;
+  void sweep_tmp() const;
+
+  std::string root_;
+  std::chrono::milliseconds lock_timeout_;
+  uint64_t tmp_tag_;
+  std::atomic<uint64_t> tmp_counter_{0};
+};
+
+// Throws std::invalid_argument unless `key` is a valid store key (see KvStore).
+void validate_store_key(const std::string& key);
+
+}  // namespace ipam

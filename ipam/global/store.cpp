@@ -1,0 +1,29 @@
+#include "ipam/global/store.h"
+
+namespace ipam {
+
+std::vector<std::vector<KvEntry>> KvStore::read_batch(const std::vector<Read>& reads) {
+  std::vector<std::vector<KvEntry>> out;
+  for (const auto& r : reads) {
+    if (r.prefix) {
+      out.push_back(list(r.key, r.keys_only));
+    } else if (auto e = get(r.key)) {
+      out.push_back({std::move(*e)});
+    } else {
+      out.emplace_back();
+    }
+  }
+  return out;
+}
+
+std::optional<std::vector<int64_t>> KvStore::put_all_if(const std::vector<Write>& writes) {
+  std::vector<int64_t> revisions;
+  for (const auto& w : writes) {
+    auto rev = put_if(w.key, w.value, w.expected);
+    if (!rev) return std::nullopt;
+    revisions.push_back(*rev);
+  }
+  return revisions;
+}
+
+}  // namespace ipam

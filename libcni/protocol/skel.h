@@ -1,0 +1,63 @@
+#pragma once
+
+#include <functional>
+#include <iosfwd>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "libcni/core/log.h"
+#include "libcni/process/invoke.h"
+#include "libcni/protocol/env.h"
+#include "libcni/protocol/netconf.h"
+#include "libcni/protocol/result.h"
+
+namespace cni {
+
+// Everything one verb needs, parsed and validated before the verb runs.
+struct CmdArgs {
+  Env env;
+  NetConf conf;
+  std::string stdin_data;  // the raw config, forwarded verbatim to IPAM delegates
+  const EnvMap& environ;   // the whole environment, forwarded to delegates
+  Logger& log;
+  ExecRunner& exec;  // used for IPAM delegation
+};
+
+// The verb table a plugin hands to skel. A verb left empty answers with
+// Error{kErrUnsupportedField}-free "not implemented" (code 4 for an unknown command).
+struct Plugin {
+  std::string name;                        // "macvlan"
+  std::string about;                       // printed for an empty CNI_COMMAND
+  std::vector<std::string> versions = {};  // empty = supported_versions()
+  std::set<std::string> cni_args;          // CNI_ARGS keys accepted besides the common ones
+  std::function<Result(const CmdArgs&)> add;
+  std::function<void(const CmdArgs&)> del;
+  std::function<void(const CmdArgs&)> check;
+  std::function<void(const CmdArgs&)> status;
+  // The valid attachments are nullopt when the config carried neither GC key.
+  std::function<void(const CmdArgs&, const std::optional<std::vector<Attachment>>&)> gc;
+};
+
+struct Io {
+  const EnvMap& env;
+  std::string_view stdin_data;
+  std::ostream& out;
+  std::ostream& err;
+  ExecRunner& exec;
+};
+
+// Dispatches one invocation: validates env and config, runs the verb, prints the result in
+// the config's cniVersion. The single place where exceptions become the error JSON
+// {"cniVersion","code","msg","details"} on `out`. Returns the process exit code.
+int skel_run(const Plugin& plugin, const Io& io);
+
+// main() of an executable: reads stdin (bounded, see kMaxStdin), builds the EnvMap from
+// envp, runs skel_run with std::cout/std::cerr and a SpawnRunner.
+int skel_main(const Plugin& plugin, char** envp);
+
+// Larger configs are refused with kErrDecode instead of being buffered.
+inline constexpr size_t kMaxStdin = 4u << 20;
+
+}  // namespace cni

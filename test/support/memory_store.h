@@ -1,0 +1,50 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ipam/global/store.h"
+
+namespace ipam {
+
+// A KvStore in memory: the unit tests' backend. Thread-safe, so tests run several allocators
+// against one instance in parallel; revisions are global and increasing, as in etcd.
+// fail_writes() makes the next N writes throw cni::Error{kErrTryAgainLater} before they
+// happen (a store going away mid-operation); on_write is called before every write (tests
+// interleave a competing writer there).
+class MemoryStore : public KvStore {
+ public:
+  std::optional<KvEntry> get(const std::string& key) override;
+  std::vector<KvEntry> list(const std::string& prefix, bool keys_only = false) override;
+  std::optional<int64_t> put_if(const std::string& key, const std::string& value,
+                                int64_t expected) override;
+  bool erase_if(const std::string& key, int64_t expected) override;
+  void ping() override;
+  std::string describe() const override { return "memory store"; }
+
+  void fail_writes(int n);
+  // Counts of operations so far (tests check how many round trips a verb costs).
+  struct Counts {
+    int gets = 0;
+    int lists = 0;
+    int writes = 0;
+    int conflicts = 0;
+  };
+  Counts counts() const;
+  // Called (without the store's mutex held) before each write with the key written.
+  std::function<void(const std::string& key)> on_write;
+
+ private:
+  void before_write(const std::string& key);
+  mutable std::mutex mu_;
+  std::map<std::string, KvEntry> data_;
+  int64_t revision_ = 0;
+  int fail_writes_ = 0;
+  Counts counts_;
+};
+
+}  // namespace ipam
