@@ -331,8 +331,9 @@ cni::ExecResult add_killed_at(const World& w, const FaultTarget& t, const std::s
 }
 
 // A sanitizer runtime makes system calls of its own, so their number varies a little from run
-// to run.
-#if defined(__SANITIZE_ADDRESS__)
+// to run. CMake defines STRAIT_SANITIZE in a sanitizer build, with either compiler (clang has
+// no __SANITIZE_ADDRESS__).
+#if defined(STRAIT_SANITIZE)
 constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
