@@ -5,7 +5,8 @@
 # root is writable only in the VM's overlay, a --share directory for real; the VM has no
 # network device; --modules ipip makes tunl0; --modules netdevsim makes a netdevsim device
 # with 4 VFs; and each failure has its own exit status and message: a kernel panic (123), a
-# timeout (124), a module that does not load (122), bad usage (125, no boot).
+# timeout (124), a module that does not load (122), bad usage (125, no boot); --verbose
+# shows the kernel's console.
 #
 #   runner_test.sh [scripts/vm]
 #
@@ -139,9 +140,10 @@ if [ "$failed" != "$before" ]; then
   sed 's/^/    results| /' "$tmp/share/results" "$tmp/share/errors" 2>/dev/null || true
 fi
 
-# 3. A kernel panic.
-run panic -- sh -c 'echo c >/proc/sysrq-trigger; sleep 60'
+# 3. A kernel panic, with --verbose.
+run panic --verbose -- sh -c 'echo c >/proc/sysrq-trigger; sleep 60'
 before=$failed
+check "--verbose streams the kernel's console" has "$tmp/panic.err" "Linux version 6.1.0-"
 check "a kernel panic exits 123" is "$rc" 123
 check "... saying so" has "$tmp/panic.err" "the kernel panicked while running sh -c"
 check "... and why" has "$tmp/panic.err" "Kernel panic - not syncing: sysrq triggered crash"
