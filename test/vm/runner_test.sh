@@ -5,8 +5,8 @@
 # root is writable only in the VM's overlay, a --share directory for real; the VM has no
 # network device; --modules ipip makes tunl0; --modules netdevsim makes a netdevsim device
 # with 4 VFs; and each failure has its own exit status and message: a kernel panic (123), a
-# timeout (124), a module that does not load (122), bad usage (125, no boot); --verbose
-# shows the kernel's console.
+# timeout (124), a module that does not load (122), a VM that does not boot (121, a broken
+# copy of the kernel cache), bad usage (125, no boot); --verbose shows the kernel's console.
 #
 #   runner_test.sh [scripts/vm]
 #
@@ -168,7 +168,28 @@ check "... naming it" has "$tmp/module.err" 'module "strait_no_such_module" fail
 check "... with modprobe's reason" has "$tmp/module.err" "not found in directory"
 [ "$failed" = "$before" ] || show module
 
-# 6. Bad usage: no boot at all.
+# 6. A VM that cannot boot: a copy of the cache whose vmlinux is garbage (qemu refuses it).
+real=""
+for d in "${STRAIT_VM_CACHE:-/var/cache/strait-vm}"/*_*; do
+  [ -f "$d/format" ] && [ -f "$d/vmlinux" ] && real=$d
+done
+if [ -n "$real" ]; then
+  release=$(cat "$real/release")
+  fake=$tmp/cache/${release}_broken
+  mkdir -p "$fake"
+  cp "$real/format" "$real/release" "$fake/"
+  ln -s "$real/lib" "$fake/lib"
+  head -c 4096 /dev/urandom >"$fake/vmlinux"
+  STRAIT_VM_CACHE=$tmp/cache STRAIT_VM_KERNEL=$release run noboot -- true
+  before=$failed
+  check "a VM that does not boot exits 121" is "$rc" 121
+  check "... saying so, with qemu's words" has "$tmp/noboot.err" "the VM did not boot"
+  [ "$failed" = "$before" ] || show noboot
+else
+  check "the first run left a kernel cache to break" false
+fi
+
+# 7. Bad usage: no boot at all.
 run usage --no-such-option -- true
 check "bad usage exits 125" is "$rc" 125
 run nocommand --modules ipip
