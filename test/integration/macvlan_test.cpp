@@ -628,6 +628,24 @@ TEST_CASE("macvlan dual-stack: IPv6 settles before ADD returns", "[macvlan]") {
   CHECK(lab.leases().empty());
 }
 
+TEST_CASE("macvlan ADD of an IPv6 address another host holds fails DAD and rolls back",
+          "[macvlan]") {
+  Lab lab;
+  TempNetns pod("mvpod");
+  json ipam = lab.ipam();
+  ipam["ranges"] = json::array({json::array({{{"subnet", "2001:db8::/64"},
+                                              {"rangeStart", "2001:db8::10"},
+                                              {"rangeEnd", "2001:db8::10"},
+                                              {"gateway", "2001:db8::1"}}})});
+  ipam["routes"] = json::array({{{"dst", "::/0"}}});
+  // The gateway's side already answers for the address IPAM hands out.
+  sh_ok("ip -n " + lab.peer.name() + " addr add 2001:db8::10/64 dev gw0 nodad");
+  check_error(lab.run("ADD", lab.conf("1.1.0", ipam), pod.path(), "ctr-dad"), 999,
+              {"2001:db8::10", "\"net1\"", "failed duplicate address detection"});
+  CHECK(link_names(pod) == std::vector<std::string>{"lo"});
+  CHECK(lab.leases().empty());
+}
+
 TEST_CASE("macvlan STATUS and GC forward to IPAM", "[macvlan]") {
   Lab lab;
   TempNetns pod1("mvg1");
