@@ -124,18 +124,19 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   // From here on every side effect registers its undo at once.
   const std::string tmp_name = temp_link_name(env);
   int link_index = 0;
-  std::optional<cni::EarlyIpamAdd> ipam_add;  // outlives the rollback that waits for it
+  cni::EarlyIpamAdd ipam_add(args);  // outlives the rollback that waits for it
   cni::Rollback rollback(args.log);
   if (!cfg.l2_only) {
     // SPEC (delegated plugins): a delegate that failed ADD gets a DEL too, so the undo is
     // registered before the call. A store-only IPAM (host-local, global-ipam) runs while the
-    // link is being created; others after it exists.
+    // link is being created; others after it exists. The undo may run with no ADD started
+    // (start() found no thread): the DEL is then a harmless no-op.
     rollback.add("release the address (IPAM " + quoted(cfg.ipam_type) + " DEL)",
                  [&args, &ipam_add] {
-                   ipam_add->wait();
+                   ipam_add.wait();
                    cni::ipam_del(args);
                  });
-    ipam_add.emplace(args);
+    ipam_add.start();
   }
 
   cni::MacvlanSpec spec;
@@ -178,7 +179,7 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   if (cfg.l2_only) {
     cni::set_link_up(pod_sock, link_index);
   } else {
-    cni::Result ipam = ipam_add->result();
+    cni::Result ipam = ipam_add.result();
     if (ipam.ips.empty()) {
       throw Error(cni::kErrInternal,
                   "IPAM plugin " + quoted(cfg.ipam_type) + " returned no IP addresses");

@@ -667,3 +667,36 @@ TEST_CASE(
     }
   }
 }
+
+// macvlan starts a store-only IPAM's ADD on a second thread (cni::EarlyIpamAdd::start). When
+// no thread can be made (clone3 fails with EAGAIN, as in a full pids cgroup), ADD must fail
+// with an error that says so and leave nothing: its rollback (the IPAM DEL registered before
+// the start) once dereferenced an EarlyIpamAdd that had never been constructed.
+TEST_CASE("fault injection: macvlan whose IPAM thread cannot start fails and leaves nothing",
+          "[fault]") {
+  World w;
+  const std::set<std::string> host_links = w.host.links();
+  TempNetns pod{"fit"};
+  const std::string cid = unique_name("nothread", 40);
+  const FaultTarget t{"macvlan", {}, true, 4, {}};
+  // glibc's pthread_create makes its thread with clone3 and does not fall back on EAGAIN; the
+  // first clone3 of ADD is that thread (the IPAM child comes later, from it).
+  auto argv = traced_argv(w, t, "clone3", "/dev/null", {"-e", "inject=clone3:error=EAGAIN:when=1"});
+  cni::ExecResult r = cni::spawn(argv, traced_env(cid, pod.path()), w.conf().dump());
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 1);
+  json error;
+  REQUIRE_NOTHROW(error = json::parse(r.out));
+  CHECK(error.at("code") == 999);
+  CHECK(error.at("msg") ==
+        "failed to start a thread for the IPAM ADD: Resource temporarily unavailable");
+  CHECK(pod.links() == std::set<std::string>{"lo"});
+  CHECK(w.host.links() == host_links);
+  CHECK(w.leases().empty());
+  // The attachment comes up on a retry.
+  PluginRun again = w.run("macvlan", "ADD", pod.path(), cid, w.conf());
+  INFO("retry ADD: " << again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(w.run("macvlan", "DEL", pod.path(), cid, w.conf()).exit_code == 0);
+  CHECK(w.leases().empty());
+}
