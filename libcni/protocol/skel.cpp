@@ -116,7 +116,17 @@ int skel_main(const Plugin& plugin, char** envp) {
     }
     input.append(buf, static_cast<size_t>(n));
   }
-  SpawnRunner runner;
+  SpawnOptions delegates;
+  try {
+    delegates.timeout = delegate_timeout(env);
+  } catch (const Error& e) {
+    auto command = env.find("CNI_COMMAND");
+    if (command == env.end() || command->second != "VERSION") {
+      print_error(std::cout, supported_versions().back(), e.code(), e.msg(), e.details());
+      return 1;
+    }
+  }
+  SpawnRunner runner(delegates);
   if (too_large && env["CNI_COMMAND"] != "VERSION") {
     print_error(
         std::cout, supported_versions().back(), kErrDecode,

@@ -54,7 +54,9 @@ struct Io {
 int skel_run(const Plugin& plugin, const Io& io);
 
 // main() of an executable: reads stdin (bounded, see kMaxStdin), builds the EnvMap from
-// envp, runs skel_run with std::cout/std::cerr and a SpawnRunner.
+// envp, runs skel_run with std::cout/std::cerr and a SpawnRunner that kills a delegate after
+// delegate_timeout(env) (libcni/process/invoke.h; a bad STRAIT_DELEGATE_TIMEOUT is an error
+// except for VERSION).
 int skel_main(const Plugin& plugin, char** envp);
 
 // Larger configs are refused with kErrDecode instead of being buffered.

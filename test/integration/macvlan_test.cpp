@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -394,6 +395,30 @@ TEST_CASE("macvlan ADD rolls back when IPAM or configuration fails", "[macvlan]"
     CHECK(lab.leases().empty());
     // The lease directory exists (IPAM ran) but holds no lease.
     CHECK(std::filesystem::exists(lab.lease_dir()));
+  }
+}
+
+TEST_CASE("macvlan kills an IPAM delegate that never answers and rolls back", "[macvlan]") {
+  // "static" is exec'd on macvlan's IPAM thread while the link is made, any other type after.
+  for (const std::string type : {"strait-hang-ipam", "static"}) {
+    DYNAMIC_SECTION("IPAM type " << type) {
+      Lab lab;
+      TempNetns pod("mvpod");
+      TempDir path("strait-hang");
+      const std::string script = path.path() + "/" + type;
+      std::ofstream(script) << "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\nexec sleep 1000\n";
+      std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+      cni::EnvMap env = plugin_env("ADD", "ctr-hang", pod.path(), "net1");
+      env["CNI_PATH"] = path.path();
+      env["STRAIT_DELEGATE_TIMEOUT"] = "1";  // a bound the test can wait for
+      PluginRun r = run_plugin(bin("macvlan"), env, lab.conf("1.1.0", {{"type", type}}).dump(),
+                               lab.host.name());
+      check_error(r, 999,
+                  {"plugin \"" + type +
+                   "\" did not finish within 1 s and was killed (STRAIT_DELEGATE_TIMEOUT sets the "
+                   "limit)"});
+      CHECK(link_names(pod) == std::vector<std::string>{"lo"});
+    }
   }
 }
 
