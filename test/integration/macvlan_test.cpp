@@ -1,9 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -631,13 +633,23 @@ TEST_CASE("macvlan dual-stack: IPv6 settles before ADD returns", "[macvlan]") {
   REQUIRE(res.at("ips").size() == 2);
   REQUIRE(address_of(res, 0) == "192.0.2.10/24");
   REQUIRE(address_of(res, 1) == "2001:db8::10/64");
-  // The gratuitous ARP and unsolicited NA taught it the new MAC.
+  // The gratuitous ARP and unsolicited NA the kernel sent taught it the new MAC. They are
+  // on their way when ADD returns (the NA leaves when DAD completes): wait for both entries.
   const std::string mac = res["interfaces"][0]["mac"];
-  for (const auto& n : ip_json(lab.peer, "neigh show dev gw0")) {
-    INFO(n.dump());
-    CHECK(n.at("lladdr") == mac);
+  json neigh;
+  auto learned = [&] {
+    neigh = ip_json(lab.peer, "neigh show dev gw0");
+    int updated = 0;
+    for (const auto& n : neigh) updated += n.value("lladdr", "") == mac;
+    return updated == 2;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!learned() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  CHECK(ip_json(lab.peer, "neigh show dev gw0").size() == 2);
+  INFO("gateway's neighbours: " << neigh.dump());
+  for (const auto& n : neigh) CHECK(n.at("lladdr") == mac);
+  CHECK(neigh.size() == 2);
   const std::string v6 = address_of(res, 1);
   CHECK(addresses(pod, "net1", "inet6") == std::vector<std::string>{v6});
   // No tentative address is left: DAD finished before the result was printed.
