@@ -117,6 +117,18 @@ json settings() {
       {"spoofchk", "on"}, {"trust", "on"}, {"link_state", "enable"}};
 }
 
+// The kernel's view of a VF given settings().
+void check_settings(const cni::VfInfo& held) {
+  INFO("VF " << held.index);
+  CHECK(held.mac.str() == "02:aa:00:00:00:01");
+  CHECK(held.vlan == 100);
+  CHECK(held.qos == 3);
+  CHECK(held.vlan_proto == cni::kVlanProto8021AD);
+  CHECK(held.spoofchk == true);
+  CHECK(held.trust == true);
+  CHECK(held.link_state == cni::VfLinkState::kEnable);
+}
+
 bool same_link(const cni::LinkInfo& a, const cni::LinkInfo& b) {
   return a.index == b.index && a.name == b.name && a.mac == b.mac && a.mtu == b.mtu && a.up == b.up;
 }
@@ -144,14 +156,7 @@ TEST_CASE("vm sriov: ADD/CHECK/DEL on a netdevsim VF whose representor stands in
   CHECK(res.at("ips").at(0).at("address") == "192.0.2.10/24");
 
   // What the kernel holds now, read back through the PF.
-  const cni::VfInfo held = node.vf(1);
-  CHECK(held.mac.str() == "02:aa:00:00:00:01");
-  CHECK(held.vlan == 100);
-  CHECK(held.qos == 3);
-  CHECK(held.vlan_proto == cni::kVlanProto8021AD);
-  CHECK(held.spoofchk == true);
-  CHECK(held.trust == true);
-  CHECK(held.link_state == cni::VfLinkState::kEnable);
+  check_settings(node.vf(1));
   CHECK(node.vf(0) == other);
   // The representor is in the pod as net1, with the MAC, up, and the address.
   CHECK_FALSE(node.rep(1).has_value());
@@ -223,13 +228,7 @@ TEST_CASE(
   CHECK(add.json().at("interfaces").at(0).at("pciID") == vf_address(3));
   CHECK(add.json().at("ips").at(0).at("address") == "192.0.2.10/24");
   const cni::VfInfo held = node.vf(3);
-  CHECK(held.mac.str() == "02:aa:00:00:00:01");
-  CHECK(held.vlan == 100);
-  CHECK(held.qos == 3);
-  CHECK(held.vlan_proto == cni::kVlanProto8021AD);
-  CHECK(held.spoofchk == true);
-  CHECK(held.trust == true);
-  CHECK(held.link_state == cni::VfLinkState::kEnable);
+  check_settings(held);
   CHECK(held.min_tx_rate == 100);
   CHECK(held.max_tx_rate == 1000);
   CHECK(node.vf(0) == other);
