@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <functional>
 #include <stdexcept>
 
 #include "libcni/core/state_file.h"
 #include "libcni/kernel/netlink.h"
+#include "libcni/process/file_lock.h"
 #include "plugins/sriov/vf_record.h"
 
 namespace strait::test {
@@ -16,6 +18,12 @@ namespace strait::test {
 namespace {
 
 using nlohmann::json;
+
+// The kernel applies one VF setting at a time (rtnl); the fake's read-modify-write of its one
+// file, shared by every PF and VF, takes a lock for the same (plugins on different VFs race).
+cni::FileLock lock_state(const std::string& path) {
+  return cni::FileLock::acquire(path + ".lock", std::chrono::seconds(30));
+}
 
 }  // namespace
 
@@ -28,6 +36,7 @@ json FakePfState::load() const {
 void FakePfState::save(const json& j) const { cni::write_state_file(path_, j.dump(1)); }
 
 void FakePfState::add_pf(const std::string& pf, int vfs) {
+  const cni::FileLock lock = lock_state(path_);  // made here, before any test looks
   json j = load();
   json list = json::array();
   for (int i = 0; i < vfs; ++i) {
@@ -89,6 +98,7 @@ std::optional<cni::VfInfo> FakeVfControl::get(const std::string& pf, int vf) {
 }
 
 void FakeVfControl::set(const std::string& pf, int vf, const cni::VfSettings& settings) {
+  const cni::FileLock lock = lock_state(state_.path());
   json j = state_.load();
   const std::vector<std::string> refused = j["refuse"].get<std::vector<std::string>>();
   if (!j["pfs"].contains(pf)) {
