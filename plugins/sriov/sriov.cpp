@@ -309,11 +309,16 @@ void cmd_del(const cni::CmdArgs& args, const Deps& deps) {
   }
   const cni::FileLock lock = state.lock(*device, deps.lock_timeout);
   std::optional<VfRecord> rec;
+  bool unreadable = false;
   try {
     rec = state.load_record(*device);
   } catch (const std::exception& e) {
+    unreadable = true;
     log.error(std::string(e.what()) + ": leaving VF " + *device + " alone");
   }
+  // An ADD killed between writing the record's temporary file and renaming it into place
+  // left that file: no record exists, and every writer holds this lock, so it goes.
+  if (!rec && !unreadable) state.remove_record(*device);
   if (!rec || !rec->owned_by(env.container_id, env.ifname)) {
     // sriov-cni #219: the VF went to another pod after this one's DEL was due; its record is
     // that pod's, and so is the VF.
