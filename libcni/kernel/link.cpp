@@ -6,6 +6,7 @@
 #include <linux/veth.h>
 #include <netlink/addr.h>
 #include <netlink/cache.h>
+#include <netlink/data.h>
 #include <netlink/errno.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/macvlan.h>
@@ -78,6 +79,16 @@ void check_ref(const LinkRef& link) {
   }
 }
 
+std::string hex_bytes(const uint8_t* bytes, size_t len) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < len; ++i) {
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0xf];
+  }
+  return out;
+}
+
 LinkInfo to_link_info(rtnl_link* l) {
   LinkInfo info;
   info.index = rtnl_link_get_ifindex(l);
@@ -99,12 +110,17 @@ LinkInfo to_link_info(rtnl_link* l) {
   if (info.kind == "macvlan" && rtnl_link_is_macvlan(l)) {
     info.macvlan_mode = macvlan_mode_from_kernel(rtnl_link_macvlan_get_mode(l));
   }
+  if (const char* port = rtnl_link_get_phys_port_name(l)) info.phys_port_name = port;
+  if (nl_data* id = rtnl_link_get_phys_switch_id(l); id && nl_data_get_size(id) > 0) {
+    info.phys_switch_id =
+        hex_bytes(static_cast<const uint8_t*>(nl_data_get(id)), nl_data_get_size(id));
+  }
   return info;
 }
 
 }  // namespace
 
-std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link) {
+RtnlLinkPtr find_rtnl_link(NlSocket& sock, const LinkRef& link) {
   check_ref(link);
   rtnl_link* raw = nullptr;
   const int rc = sock.call([&](nl_sock* s) {
@@ -113,8 +129,13 @@ std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link) {
   });
   RtnlLinkPtr obj(raw);
   // The kernel answers ENODEV; libnl turns it into NLE_NODEV (older: NLE_OBJ_NOTFOUND).
-  if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND) return std::nullopt;
+  if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND) return nullptr;
   if (rc < 0) throw sock.error("failed to find link " + link.str(), rc);
+  return obj;
+}
+
+std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link) {
+  RtnlLinkPtr obj = find_rtnl_link(sock, link);
   if (!obj) return std::nullopt;
   return to_link_info(obj.get());
 }
@@ -232,20 +253,26 @@ namespace {
 // (what `ip link set` sends).
 void change_link(NlSocket& sock, const LinkRef& link, const std::string& what, unsigned flags,
                  unsigned change, const std::function<void(NlMessage&)>& put) {
-  check_ref(link);
-  NlMessage msg(RTM_NEWLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = link.index > 0 ? link.index : 0;
-  ifi.ifi_flags = flags;
-  ifi.ifi_change = change;
-  msg.put_header(ifi);
-  if (link.index <= 0) msg.put_string(IFLA_IFNAME, link.name);
+  NlMessage msg = link_message(RTM_NEWLINK, 0, link, flags, change);
   if (put) put(msg);
   sock.request(msg, what);
 }
 
 }  // namespace
+
+NlMessage link_message(int type, int flags, const LinkRef& link, unsigned ifi_flags,
+                       unsigned ifi_change) {
+  check_ref(link);
+  NlMessage msg(type, flags);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = link.index > 0 ? link.index : 0;
+  ifi.ifi_flags = ifi_flags;
+  ifi.ifi_change = ifi_change;
+  msg.put_header(ifi);
+  if (link.index <= 0) msg.put_string(IFLA_IFNAME, link.name);
+  return msg;
+}
 
 void rename_link(NlSocket& sock, const LinkRef& link, const std::string& new_name) {
   // IFLA_IFNAME carries the new name, so the device must be found by index.
@@ -280,13 +307,7 @@ void move_link_to_netns(NlSocket& sock, const LinkRef& link, int netns_fd) {
 }
 
 void delete_link(NlSocket& sock, const LinkRef& link) {
-  check_ref(link);
-  NlMessage msg(RTM_DELLINK, 0);
-  ifinfomsg ifi{};
-  ifi.ifi_family = AF_UNSPEC;
-  ifi.ifi_index = link.index > 0 ? link.index : 0;
-  msg.put_header(ifi);
-  if (link.index <= 0) msg.put_string(IFLA_IFNAME, link.name);
+  NlMessage msg = link_message(RTM_DELLINK, 0, link);
   sock.request(msg, "failed to delete link " + link.str());
 }
 

@@ -16,8 +16,8 @@
 // (name, lower device, MTU, MAC, target netns) plus a LinkKind that names IFLA_INFO_KIND and
 // writes the kind's IFLA_INFO_DATA. create_macvlan and create_veth are built on it; vxlan,
 // ipip and ifb add their own XxxSpec + create_xxx the same way (a kind with many options
-// gets its own file, e.g. vxlan_link.h). Settings of a VF go through its PF (IFLA_VFINFO_LIST)
-// and will be verbs taking the PF's LinkRef.
+// gets its own file: ipip_link.h). Settings of a VF go through its PF (IFLA_VFINFO_LIST):
+// vf.h's verbs take the PF's LinkRef.
 //
 // Every member of the spec structs has an initializer, so designated initializers may leave
 // any of them out ({.name = "eth0", .mtu = 1400}) under -Wmissing-field-initializers.
@@ -48,6 +48,10 @@ struct LinkInfo {
   int master_index = 0;  // IFLA_MASTER: the bridge/bond it is enslaved to
   uint32_t txqlen = 0;
   std::optional<MacvlanMode> macvlan_mode{};  // when kind == "macvlan"
+  // IFLA_PHYS_PORT_NAME and IFLA_PHYS_SWITCH_ID (hex), "" when the driver has none: a
+  // switchdev representor of VF n is "pf0vf<n>" on its PF's switch (representor.h).
+  std::string phys_port_name{};
+  std::string phys_switch_id{};
 };
 
 // Names a device by index or by name, for the verbs below. Implicit on purpose: verbs take
@@ -68,6 +72,9 @@ struct LinkRef {
 // Lookup. find_link gives nullopt for a missing device; get_link throws NetlinkError
 // `failed to find link "eth0": No such device`.
 std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link);
+// The device as libnl parsed it, for the accessors of a kind (rtnl_link_ipip_get_*); null
+// for a missing device.
+RtnlLinkPtr find_rtnl_link(NlSocket& sock, const LinkRef& link);
 LinkInfo get_link(NlSocket& sock, const LinkRef& link);
 std::vector<LinkInfo> list_links(NlSocket& sock);
 // The index of `link`, asking the kernel only when the ref has just a name.
@@ -128,6 +135,12 @@ struct VethSpec {
 void create_veth(NlSocket& sock, const VethSpec& spec);
 
 // ---- settings ----
+
+// An RTM_*LINK request addressed to `link`: an ifinfomsg with its index (and `ifi_flags` /
+// `ifi_change`), or IFLA_IFNAME when the ref has only a name. The verbs below and those of
+// other files (vf.h) add their attributes to it.
+NlMessage link_message(int type, int flags, const LinkRef& link, unsigned ifi_flags = 0,
+                       unsigned ifi_change = 0);
 
 // Each throws NetlinkError naming the link: `failed to set link "eth0" up: ...`.
 void rename_link(NlSocket& sock, const LinkRef& link, const std::string& new_name);

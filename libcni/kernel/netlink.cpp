@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 
 #include "libcni/kernel/netns.h"
 
@@ -100,6 +101,7 @@ NetlinkError::NetlinkError(const std::string& what, int nl_error, int sys_errno,
 
 void NlDeleter::operator()(nl_addr* p) const noexcept { nl_addr_put(p); }
 void NlDeleter::operator()(nl_cache* p) const noexcept { nl_cache_free(p); }
+void NlDeleter::operator()(nl_cb* p) const noexcept { nl_cb_put(p); }
 void NlDeleter::operator()(nl_msg* p) const noexcept { nlmsg_free(p); }
 void NlDeleter::operator()(nl_sock* p) const noexcept { nl_socket_free(p); }
 void NlDeleter::operator()(rtnl_addr* p) const noexcept { rtnl_addr_put(p); }
@@ -219,9 +221,9 @@ int on_error(sockaddr_nl*, nlmsgerr* err, void* arg) {
 
 }  // namespace
 
-NlSocket::NlSocket() : sock_(nl_socket_alloc()), err_(std::make_unique<ErrorState>()) {
+NlSocket::NlSocket(int protocol) : sock_(nl_socket_alloc()), err_(std::make_unique<ErrorState>()) {
   if (!sock_) throw std::bad_alloc();
-  if (int rc = nl_connect(sock_.get(), NETLINK_ROUTE); rc < 0) {
+  if (int rc = nl_connect(sock_.get(), protocol); rc < 0) {
     throw NetlinkError("failed to open netlink socket", rc, errno);
   }
   // Ask for the kernel's explanation of errors, and for short acks. Old kernels refuse
@@ -233,9 +235,9 @@ NlSocket::NlSocket() : sock_(nl_socket_alloc()), err_(std::make_unique<ErrorStat
   nl_socket_modify_err_cb(sock_.get(), NL_CB_CUSTOM, on_error, err_.get());
 }
 
-NlSocket NlSocket::in(const Netns& ns) {
+NlSocket NlSocket::in(const Netns& ns, int protocol) {
   NetnsGuard guard(ns);
-  return NlSocket();
+  return NlSocket(protocol);
 }
 
 NlSocket::~NlSocket() = default;
@@ -265,6 +267,53 @@ int NlSocket::call(const std::function<int(nl_sock*)>& fn) {
 
 NetlinkError NlSocket::error(const std::string& what, int rc) const {
   return NetlinkError(what, rc, err_->sys_errno, err_->ext_ack);
+}
+
+namespace {
+
+// What the callbacks of one request with replies share. An exception of `on_reply` must not
+// unwind through libnl (C): it is kept, the remaining replies and the ack are still read (so
+// the next request on the socket does not find a stale ack), and rethrown after.
+struct ReplyState {
+  const std::function<void(const nlmsghdr*)>* on_reply;
+  std::exception_ptr failure;
+  bool acked = false;
+};
+
+int on_valid(nl_msg* msg, void* arg) {
+  auto* state = static_cast<ReplyState*>(arg);
+  if (state->failure) return NL_SKIP;
+  try {
+    (*state->on_reply)(nlmsg_hdr(msg));
+  } catch (...) {
+    state->failure = std::current_exception();
+  }
+  return NL_OK;
+}
+
+int on_ack(nl_msg*, void* arg) {
+  static_cast<ReplyState*>(arg)->acked = true;
+  return NL_STOP;
+}
+
+}  // namespace
+
+void NlSocket::request(NlMessage& msg, const std::string& what,
+                       const std::function<void(const nlmsghdr*)>& on_reply) {
+  // A copy of the socket's callbacks (which carry on_error) with ours added.
+  const NlPtr<nl_cb> socket_cb(nl_socket_get_cb(sock_.get()));  // a reference of our own
+  NlPtr<nl_cb> cb(nl_cb_clone(socket_cb.get()));
+  if (!cb) throw std::bad_alloc();
+  ReplyState state{&on_reply, nullptr, false};
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &state);
+  nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, on_ack, &state);
+  err_->reset();
+  int rc = nl_send_auto(sock_.get(), msg.get());
+  // A reply for one object comes without NLM_F_MULTI, so nl_recvmsgs returns after it; the
+  // ack follows.
+  while (rc >= 0 && !state.acked) rc = nl_recvmsgs(sock_.get(), cb.get());
+  if (rc < 0) throw error(what, rc);
+  if (state.failure) std::rethrow_exception(state.failure);
 }
 
 }  // namespace cni

@@ -13,6 +13,7 @@
 // libnl types, complete in <netlink/...> and <netlink/route/...>.
 struct nl_addr;
 struct nl_cache;
+struct nl_cb;
 struct nl_msg;
 struct nl_sock;
 struct rtnl_addr;
@@ -21,6 +22,7 @@ struct rtnl_neigh;
 struct rtnl_nexthop;
 struct rtnl_qdisc;
 struct rtnl_route;
+struct nlmsghdr;
 
 namespace cni {
 
@@ -60,6 +62,7 @@ class NetlinkError : public std::system_error {
 struct NlDeleter {
   void operator()(nl_addr* p) const noexcept;
   void operator()(nl_cache* p) const noexcept;
+  void operator()(nl_cb* p) const noexcept;
   void operator()(nl_msg* p) const noexcept;
   void operator()(nl_sock* p) const noexcept;
   void operator()(rtnl_addr* p) const noexcept;
@@ -118,14 +121,17 @@ class NlMessage {
   NlMsgPtr msg_;
 };
 
-// A NETLINK_ROUTE socket. It is bound to the network namespace it was opened in for its
+// A netlink socket, NETLINK_ROUTE unless another protocol is named (NETLINK_GENERIC for
+// devlink). It is bound to the network namespace it was opened in for its
 // whole life, whatever the thread does later: a plugin can hold one socket per netns
 // (open it inside a NetnsGuard, or with NlSocket::in) and never setns for netlink.
 // Failures carry the kernel's errno and extended-ack message (NETLINK_EXT_ACK).
 class NlSocket {
  public:
-  NlSocket();  // in the calling thread's current netns
-  static NlSocket in(const Netns& ns);
+  // In the calling thread's current netns. `protocol` is a NETLINK_* constant (0 is
+  // NETLINK_ROUTE).
+  explicit NlSocket(int protocol = 0);
+  static NlSocket in(const Netns& ns, int protocol = 0);
   ~NlSocket();
   NlSocket(NlSocket&&) noexcept;
   NlSocket& operator=(NlSocket&&) noexcept;
@@ -148,6 +154,11 @@ class NlSocket {
   // through (some libnl calls install their own error handler).
   int call(const std::function<int(nl_sock*)>& fn);
   NetlinkError error(const std::string& what, int rc) const;
+  // Sends `msg`, a request for one object (not a dump), and hands each message the kernel
+  // answers with to `on_reply` before its ack; throws NetlinkError(what, ...). For what libnl
+  // has no cache or accessor for: a link's VF list (IFLA_VFINFO_LIST), generic netlink.
+  void request(NlMessage& msg, const std::string& what,
+               const std::function<void(const nlmsghdr*)>& on_reply);
 
   struct ErrorState;  // what the kernel said about the last failure (netlink.cpp)
 

@@ -36,6 +36,16 @@ Result ipam_add(const CmdArgs& args) {
   return parse_result(j, "ipam result");
 }
 
+void add_ipam_result(Result& result, const Result& ipam, std::string_view type, int iface_index) {
+  if (ipam.ips.empty()) {
+    throw Error(kErrInternal, "IPAM plugin \"" + std::string(type) + "\" returned no IP addresses");
+  }
+  result.ips = ipam.ips;
+  for (auto& ip : result.ips) ip.interface = iface_index;
+  result.routes = ipam.routes;
+  result.dns = ipam.dns;
+}
+
 void ipam_del(const CmdArgs& args) { run_delegate(args, "DEL"); }
 void ipam_check(const CmdArgs& args) { run_delegate(args, "CHECK"); }
 void ipam_status(const CmdArgs& args) { run_delegate(args, "STATUS"); }

@@ -26,6 +26,11 @@ void ipam_check(const CmdArgs& args);
 void ipam_status(const CmdArgs& args);
 void ipam_gc(const CmdArgs& args);
 
+// Puts an IPAM result's addresses, routes and DNS into a plugin's `result`, every address on
+// interface `iface_index` (containerd finds the pod IP only through ips[].interface ->
+// {CNI_IFNAME, sandbox}). A result without addresses is Error{kErrInternal} naming `type`.
+void add_ipam_result(Result& result, const Result& ipam, std::string_view type, int iface_index);
+
 // Whether IPAM plugin `type` can run before the interface exists: true for the IPAMs that only
 // allocate from a store (host-local, static, global-ipam, whereabouts). dhcp talks on the
 // interface and an unknown plugin may look at it, so those run after it is created.

@@ -179,16 +179,7 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   if (cfg.l2_only) {
     cni::set_link_up(pod_sock, link_index);
   } else {
-    cni::Result ipam = ipam_add.result();
-    if (ipam.ips.empty()) {
-      throw Error(cni::kErrInternal,
-                  "IPAM plugin " + quoted(cfg.ipam_type) + " returned no IP addresses");
-    }
-    result.ips = ipam.ips;
-    // containerd finds the pod IP only through ips[].interface -> {CNI_IFNAME, sandbox}.
-    for (auto& ip : result.ips) ip.interface = 0;
-    result.routes = ipam.routes;
-    result.dns = ipam.dns;
+    cni::add_ipam_result(result, ipam_add.result(), cfg.ipam_type, 0);
 
     cni::configure_interface(pod, pod_sock, link, result, 0, args.log);
   }

@@ -23,24 +23,6 @@ std::optional<cni::MacvlanMode> parse_mode(const std::string& name) {
 
 }  // namespace
 
-std::optional<cni::MacAddress> parse_unicast_mac(const std::string& text, std::string* why) {
-  auto mac = cni::MacAddress::try_parse(text);
-  if (!mac) {
-    *why = "is not a MAC address (expected aa:bb:cc:dd:ee:ff)";
-    return std::nullopt;
-  }
-  // The kernel refuses both for a macvlan (EADDRNOTAVAIL); say why before creating anything.
-  if (mac->is_multicast()) {
-    *why = "is a multicast address (the lowest bit of the first byte is set)";
-    return std::nullopt;
-  }
-  if (mac->is_zero()) {
-    *why = "is the zero address";
-    return std::nullopt;
-  }
-  return mac;
-}
-
 IpamChoice parse_ipam_choice(const cni::NetConf& conf) {
   IpamChoice choice;
   cni::Fields ipam(conf.ipam, "ipam");
@@ -93,30 +75,10 @@ MacvlanConfig parse_config(const cni::NetConf& conf, const cni::CniArgs& cni_arg
   c.ipam_type = ipam.type;
 
   // Every MAC source is validated, the winner is runtimeConfig.mac > CNI_ARGS MAC > mac
-  // (upstream loadConf). Empty strings mean "not given", as upstream's omitempty.
-  std::string why;
-  if (auto text = f.str("mac"); text && !text->empty()) {
-    auto mac = parse_unicast_mac(*text, &why);
-    if (!mac) f.fail("mac", cni::quote_value(*text) + " " + why);
-    c.mac = mac;
-    c.mac_source = MacSource::kConfig;
-  }
-  if (auto text = cni_args.get("MAC"); text && !text->empty()) {
-    auto mac = parse_unicast_mac(*text, &why);
-    if (!mac) {
-      throw cni::Error(cni::kErrInvalidEnv, "CNI_ARGS MAC " + cni::quote_value(*text) + " " + why);
-    }
-    c.mac = mac;
-    c.mac_source = MacSource::kCniArgs;
-  }
-  if (auto rc = f.object("runtimeConfig")) {
-    if (auto text = rc->str("mac"); text && !text->empty()) {
-      auto mac = parse_unicast_mac(*text, &why);
-      if (!mac) rc->fail("mac", cni::quote_value(*text) + " " + why);
-      c.mac = mac;
-      c.mac_source = MacSource::kRuntimeConfig;
-    }
-  }
+  // (upstream loadConf).
+  const cni::RequestedMac mac = cni::requested_mac(f, cni_args);
+  c.mac = mac.mac;
+  c.mac_source = mac.source;
   return c;
 }
 

@@ -8,12 +8,13 @@
 #include "libcni/kernel/link.h"
 #include "libcni/protocol/env.h"
 #include "libcni/protocol/netconf.h"
+#include "libcni/protocol/requested_mac.h"
 
 // The macvlan plugin's keys, as in containernetworking/plugins plugins/main/macvlan.
 namespace macvlan {
 
 // Where the MAC address of the new interface came from (for messages and tests).
-enum class MacSource { kNone, kConfig, kCniArgs, kRuntimeConfig };
+using MacSource = cni::MacSource;
 
 struct MacvlanConfig {
   // Empty: the interface of the default route, looked up at ADD time in the host netns
@@ -46,8 +47,5 @@ struct IpamChoice {
   std::string type;
 };
 IpamChoice parse_ipam_choice(const cni::NetConf& conf);
-
-// "aa:bb:cc:dd:ee:ff" as a unicast, non-zero Ethernet address, or nullopt with `why` set.
-std::optional<cni::MacAddress> parse_unicast_mac(const std::string& text, std::string* why);
 
 }  // namespace macvlan

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "test/support/harness.h"
+#include "test/support/sriov_world.h"
 
 // 200 ADD/DEL cycles from 16 parallel workers of the real binaries in one host netns, on a
 // range of 20 addresses so addresses are reused all the time. An address is "live" from the
@@ -229,4 +230,83 @@ TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, n
     for (const auto& p : pods) CHECK(p->links() == std::set<std::string>{"lo"});
     CHECK(host.links() == host_links);
   }
+}
+
+// sriov (the fake-PF fixture, test/support/sriov_world.h): the 16 workers race for 4 VFs, four
+// workers to a VF, each ADD setting every VF setting (its own VLAN). An ADD either gets the VF
+// (and no other pod holds it then) or is refused with code 11 because a live pod holds it; a
+// DEL returns it. At the end every VF is exactly as before, no record, no lease, no link.
+TEST_CASE("concurrency soak: sriov, 16 workers racing for 4 VFs, one holder at a time", "[soak]") {
+  using strait::test::SriovNode;
+  SriovNode node;
+  std::vector<SriovNode::VfState> before;
+  for (int vf = 0; vf < 4; ++vf) before.push_back(node.vf_state(vf));
+  std::vector<std::unique_ptr<TempNetns>> pods;
+  for (int i = 0; i < kWorkers; ++i) pods.push_back(std::make_unique<TempNetns>("ssp"));
+
+  std::mutex mu;
+  std::map<int, std::string> holder;  // VF -> container holding it
+  std::vector<std::string> failures;
+  std::atomic<int> next{0};
+  std::atomic<int> held{0};
+  std::atomic<int> refused{0};
+  auto fail = [&](std::string what) {
+    std::lock_guard lock(mu);
+    failures.push_back(std::move(what));
+  };
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      const int vf = w % 4;
+      const json conf = node.conf(vf, {{"vlan", 100 + w},
+                                       {"vlanQoS", 1},
+                                       {"spoofchk", "off"},
+                                       {"trust", "on"},
+                                       {"link_state", "enable"},
+                                       {"max_tx_rate", 1000}});
+      while (next.fetch_add(1) < kCycles) {
+        const std::string cid = unique_name("svsoak", 40);
+        PluginRun add = node.run("ADD", pods[w]->path(), cid, "net1", conf);
+        if (add.exit_code != 0) {
+          if (add.out.find("\"code\": 11") == std::string::npos) {
+            fail("ADD " + cid + " failed: " + add.out + add.err);
+          }
+          ++refused;
+          continue;
+        }
+        {
+          std::lock_guard lock(mu);
+          if (!holder.emplace(vf, cid).second) {
+            failures.push_back("VF " + std::to_string(vf) + " given to " + cid + " while " +
+                               holder[vf] + " holds it");
+          }
+        }
+        ++held;
+        std::string shown;
+        strait::test::sh("ip -n " + pods[w]->name() + " -o link show dev net1", &shown);
+        if (shown.find("net1") == std::string::npos) fail("pod of " + cid + " has no net1");
+        {
+          std::lock_guard lock(mu);
+          if (holder[vf] == cid) holder.erase(vf);
+        }
+        PluginRun del = node.run("DEL", pods[w]->path(), cid, "net1", conf);
+        if (del.exit_code != 0) fail("DEL " + cid + " failed: " + del.out + del.err);
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  WARN("sriov: " << held.load() << " ADDs got their VF, " << refused.load()
+                 << " were refused (VF held)");
+  for (const auto& f : failures) FAIL_CHECK(f);
+  CHECK(failures.empty());
+  CHECK(held.load() + refused.load() == kCycles);
+  CHECK(held.load() > 0);
+  for (int vf = 0; vf < 4; ++vf) {
+    INFO("VF " << vf << " before: " << strait::test::describe(before[vf])
+               << "\nnow: " << strait::test::describe(node.vf_state(vf)));
+    CHECK(node.vf_state(vf) == before[vf]);
+  }
+  CHECK(node.state_files().empty());
+  CHECK(node.leases().empty());
+  for (const auto& p : pods) CHECK(p->links() == std::set<std::string>{"lo"});
 }

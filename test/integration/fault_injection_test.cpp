@@ -17,6 +17,7 @@
 #include "libcni/core/ip.h"
 #include "libcni/process/invoke.h"
 #include "test/support/harness.h"
+#include "test/support/sriov_world.h"
 
 // SIGKILL during ADD at deterministic points, without hooks in the product: the executable
 // runs under `strace -e inject=<syscall>:signal=KILL:when=<k>`, which kills it on entry to
@@ -799,4 +800,110 @@ TEST_CASE("fault injection: macvlan's IPAM exec survives a failing poll or fcntl
   CHECK(r.exit_code == 1);
   CHECK(r.json().at("code") == cni::kErrDecode);
   CHECK(pod.links() == std::set<std::string>{"lo"});
+}
+
+// sriov (the sriov-fakepf fixture: the product on a fake PF whose VF settings are a file, see
+// test/support/sriov_world.h) killed at every call of ADD: between any two VF settings (each
+// one a whole write of the PF's file), around the record and index writes, the move into the
+// pod, the rename there, the IPAM exec. After DEL and GC the VF is exactly as before the ADD:
+// every PF-side setting, its netdev back on the host under its name with its MAC, MTU and
+// state; no record, no index, no lease; the bystander on another VF untouched.
+TEST_CASE(
+    "fault injection: sriov killed at every system call of ADD, then DEL and GC restore "
+    "the VF",
+    "[fault][sweep]") {
+  using strait::test::SriovNode;
+  SriovNode node;
+  const json settings = {{"vlan", 100},
+                         {"vlanQoS", 3},
+                         {"vlanProto", "802.1ad"},
+                         {"spoofchk", "off"},
+                         {"trust", "on"},
+                         {"link_state", "enable"},
+                         {"max_tx_rate", 1000},
+                         {"mac", "02:aa:00:00:00:01"}};
+  TempNetns bystander_ns{"fsb"};
+  const std::string bystander = unique_name("svbystander", 40);
+  REQUIRE(
+      node.run("ADD", bystander_ns.path(), bystander, "net1", node.conf(0, settings)).exit_code ==
+      0);
+  const SriovNode::VfState held_0 = node.vf_state(0);
+  const std::set<std::string> kept_files = node.state_files();
+  const std::set<std::string> kept_leases = node.leases();
+  // VF 1: MTU 9000, down, so the netdev's return is checked in full.
+  const SriovNode::VfState before = node.vf_state(1);
+  const json conf = node.conf(1, settings);
+  const json gc_conf = [&] {
+    json c = node.conf(1);
+    c["cni.dev/valid-attachments"] =
+        json::array({{{"containerID", bystander}, {"ifname", "net1"}}});
+    return c;
+  }();
+  const auto strace = [&](const std::string& syscall, const std::string& log, int kill_at,
+                          const std::string& netns, const std::string& cid) {
+    std::vector<std::string> argv = {"/usr/bin/ip",     "netns", "exec", node.host.name(),
+                                     "/usr/bin/strace", "-o",    log,    "-e",
+                                     "trace=" + syscall};
+    if (kill_at > 0) {
+      argv.insert(argv.end(),
+                  {"-e", "inject=" + syscall + ":signal=KILL:when=" + std::to_string(kill_at)});
+    }
+    argv.push_back(strait::test::test_bin("sriov-fakepf"));
+    return cni::spawn(argv, traced_env(cid, netns), conf.dump());
+  };
+  const auto check_back = [&](const TempNetns& pod) {
+    const SriovNode::VfState now = node.vf_state(1);
+    INFO("before: " << strait::test::describe(before)
+                    << "\nnow:    " << strait::test::describe(now));
+    CHECK(now == before);
+    CHECK(pod.links() == std::set<std::string>{"lo"});
+    CHECK(node.state_files() == kept_files);
+    CHECK(node.leases() == kept_leases);
+    CHECK(node.vf_state(0) == held_0);
+  };
+
+  int kills = 0;
+  for (const std::string syscall : {"sendmsg", "recvmsg", "setns", "openat", "write", "rename",
+                                    "fsync", "flock", "vfork", "clone", "clone3", "wait4"}) {
+    int total = 0;
+    {
+      TempNetns pod{"fsc"};
+      const std::string cid = unique_name("svcount", 40);
+      TempDir out{"strait-strace"};
+      cni::ExecResult r = strace(syscall, out.path() + "/log", 0, pod.path(), cid);
+      INFO(r.out << r.err);
+      REQUIRE(r.exit_code == 0);
+      std::ifstream in(out.path() + "/log");
+      for (std::string l; std::getline(in, l);) total += l.rfind(syscall + "(", 0) == 0;
+      REQUIRE(node.run("DEL", pod.path(), cid, "net1", conf).exit_code == 0);
+      check_back(pod);
+    }
+    WARN("sriov: " << syscall << " x" << total);
+    for (int k = 1; k <= total; ++k) {
+      INFO("sriov: SIGKILL on entry to " << syscall << " #" << k << " of " << total);
+      TempNetns pod{"fsp"};
+      const std::string cid = unique_name("svkilled", 40);
+      cni::ExecResult killed = strace(syscall, "/dev/null", k, pod.path(), cid);
+      INFO("killed ADD: " << killed.out << killed.err);
+      wait_for_orphans(cid);
+      REQUIRE(killed.exit_code == (kSanitized && killed.exit_code == 0 ? 0 : 137));
+      ++kills;
+      PluginRun del = node.run("DEL", pod.path(), cid, "net1", conf);
+      INFO("DEL: " << del.out << del.err);
+      REQUIRE(del.exit_code == 0);
+      PluginRun gc = node.run("GC", "", "", "", gc_conf);
+      INFO("GC: " << gc.out << gc.err);
+      REQUIRE(gc.exit_code == 0);
+      check_back(pod);
+      // The same pod comes up on a retry and goes away again.
+      PluginRun again = node.run("ADD", pod.path(), cid, "net1", conf);
+      INFO("retry ADD: " << again.out << again.err);
+      REQUIRE(again.exit_code == 0);
+      CHECK(pod.links() == std::set<std::string>{"lo", "net1"});
+      REQUIRE(node.run("DEL", pod.path(), cid, "net1", conf).exit_code == 0);
+      check_back(pod);
+    }
+  }
+  WARN("sriov: " << kills << " kill points");
+  CHECK(kills > 100);
 }

@@ -12,6 +12,8 @@
 
 #include "libcni/core/error.h"
 #include "libcni/process/invoke.h"
+#include "test/support/fake_sysfs.h"
+#include "test/support/fake_vf_control.h"
 #include "test/support/harness.h"
 
 // The hostile input corpus (test/fixtures/hostile/): every case is fed to every executable of
@@ -33,6 +35,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using strait::test::bin;
+using strait::test::FakePfState;
+using strait::test::FakeSysfs;
 using strait::test::fixture;
 using strait::test::plugin_env;
 using strait::test::PluginRun;
@@ -47,7 +51,14 @@ struct Target {
   std::string executable;
   // @DATADIR@, @NETWORK@ are replaced; the host netns has a master "mst0".
   json base;
+  // sriov: the sriov-fakepf fixture on a fake PF "svpf0" (under @DATADIR@/sys, so the
+  // comparison covers its VF settings) whose VF 0 (0000:af:02.0) is the veth "svvf0".
+  bool fake_pf = false;
 };
+
+std::string binary(const Target& t) {
+  return t.fake_pf ? strait::test::test_bin("sriov-fakepf") : bin(t.executable);
+}
 
 json host_local_ipam() {
   return {{"type", "host-local"},
@@ -90,6 +101,16 @@ std::vector<Target> targets() {
         {"name", "@NETWORK@"},
         {"type", "macvlan"},
         {"ipam", global_ipam_ipam()}}},
+      {"sriov",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "sriov"},
+        {"deviceID", "0000:af:02.0"},
+        {"vlan", 100},
+        {"dataDir", "@DATADIR@/sriov"},
+        {"sysfsRoot", "@DATADIR@/sys"},
+        {"ipam", host_local_ipam()}},
+       /*fake_pf=*/true},
   };
 }
 
@@ -129,8 +150,20 @@ Snapshot snapshot(const TempNetns& host, const TempNetns& pod, const fs::path& r
   s.host_qdiscs = sh_ok("tc -n " + host.name() + " qdisc show");
   s.pod_qdiscs = sh_ok("tc -n " + pod.name() + " qdisc show");
   for (const auto& e : fs::recursive_directory_iterator(root)) {
-    s.files[fs::relative(e.path(), root).string()] =
-        e.is_directory() ? "<dir>" : read_file(e.path());
+    const std::string rel = fs::relative(e.path(), root).string();
+    // sriov's per-VF lock files hold nothing and stay (unlinking a flock file races with the
+    // next holder opening it), as sriov-cni's do: a call that failed after taking the lock,
+    // when host-local refused its config, leaves only them.
+    if (rel.rfind("data/sriov", 0) == 0 && (rel == "data/sriov" || rel == "data/sriov/pci" ||
+                                            rel.find("/vf_lock") != std::string::npos)) {
+      continue;
+    }
+    s.files[rel] = e.is_directory() ? "<dir>" : read_file(e.path());
+    // The fake PF's VF settings must be as before; its log of calls grows when a failed ADD
+    // applied settings and put them back.
+    if (e.path().filename() == "strait-fake-pf.json") {
+      s.files[rel] = json::parse(s.files[rel]).at("pfs").dump();
+    }
   }
   return s;
 }
@@ -192,16 +225,24 @@ struct Scene {
   TempDir root{"strait-hostile"};
   std::string data_dir = root.path() + "/data";
 
-  Scene() {
+  explicit Scene(const Target& t) {
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
     fs::create_directory(data_dir);
+    if (t.fake_pf) {
+      sh_ok("ip -n " + host.name() + " link add svpf0 type veth peer name svpfp");
+      sh_ok("ip -n " + host.name() + " link add svvf0 type veth peer name svvfp");
+      FakeSysfs tree(data_dir + "/sys");
+      tree.add_pf("0000:af:00.0", "svpf0");
+      tree.add_vf("0000:af:00.0", 0, "0000:af:02.0", "svvf0", "iavf");
+      FakePfState(strait::test::fake_pf_state_path(data_dir + "/sys")).add_pf("svpf0", 1);
+    }
   }
 };
 
 void run_case(const Target& t, const Case& c) {
   INFO("target " << t.executable << ", case " << c.name << ": " << c.spec.value("about", ""));
-  Scene scene;
+  Scene scene(t);
   const TempNetns& host = scene.host;
   const TempNetns& pod = scene.pod;
   const TempDir& root = scene.root;
@@ -221,7 +262,7 @@ void run_case(const Target& t, const Case& c) {
   const std::string input = build_stdin(c.spec, t.base, data_dir, network);
 
   Snapshot before = snapshot(host, pod, root.path());
-  PluginRun r = run_plugin(bin(t.executable), env, input, host.name());
+  PluginRun r = run_plugin(binary(t), env, input, host.name());
   INFO("stdout: " << r.out.substr(0, 2000) << "\nstderr: " << r.err.substr(0, 2000));
   CHECK(r.exit_code == 1);
   json err;
@@ -245,16 +286,16 @@ void run_case(const Target& t, const Case& c) {
 TEST_CASE("hostile input: the base config of every target is accepted", "[hostile]") {
   for (const Target& t : targets()) {
     INFO("target " << t.executable);
-    Scene scene;
+    Scene scene(t);
     const std::string input =
         build_stdin(json::object(), t.base, scene.data_dir, unique_name("hinet", 40));
     const std::string cid = unique_name("control", 40);
-    PluginRun add = run_plugin(bin(t.executable), plugin_env("ADD", cid, scene.pod.path(), "net1"),
-                               input, scene.host.name());
+    PluginRun add = run_plugin(binary(t), plugin_env("ADD", cid, scene.pod.path(), "net1"), input,
+                               scene.host.name());
     INFO("ADD: " << add.out << add.err);
     CHECK(add.exit_code == 0);
-    PluginRun del = run_plugin(bin(t.executable), plugin_env("DEL", cid, scene.pod.path(), "net1"),
-                               input, scene.host.name());
+    PluginRun del = run_plugin(binary(t), plugin_env("DEL", cid, scene.pod.path(), "net1"), input,
+                               scene.host.name());
     INFO("DEL: " << del.out << del.err);
     CHECK(del.exit_code == 0);
   }
@@ -264,7 +305,7 @@ TEST_CASE("hostile input: every case fails with its code, names the field, chang
           "[hostile]") {
   size_t ran = 0;
   for (const Target& t : targets()) {
-    REQUIRE(fs::exists(bin(t.executable)));
+    REQUIRE(fs::exists(binary(t)));
     std::vector<Case> cases = load_cases("common");
     for (auto& c : load_cases(t.executable)) cases.push_back(std::move(c));
     REQUIRE(cases.size() >= 30);
@@ -286,11 +327,11 @@ TEST_CASE("hostile input: every case fails with its code, names the field, chang
 TEST_CASE("hostile input: an unreadable stdin is an I/O error", "[hostile]") {
   for (const Target& t : targets()) {
     INFO("target " << t.executable);
-    Scene scene;
+    Scene scene(t);
     cni::EnvMap env = plugin_env("ADD", unique_name("hostile", 40), scene.pod.path(), "net1");
     Snapshot before = snapshot(scene.host, scene.pod, scene.root.path());
     cni::ExecResult r = cni::spawn({"/usr/bin/ip", "netns", "exec", scene.host.name(), "/bin/sh",
-                                    "-c", "exec \"$0\" < /", bin(t.executable)},
+                                    "-c", "exec \"$0\" < /", binary(t)},
                                    env, "");
     INFO("stdout: " << r.out << "\nstderr: " << r.err);
     CHECK(r.exit_code == 1);

@@ -5,11 +5,13 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "test/support/harness.h"
+#include "test/support/sriov_world.h"
 
 // Every executable driven exactly as multus drives a delegate (multus-cni pkg/multus/multus.go
 // and pkg/types/conf.go): secondary attachments named net1 and net2, CNI_ARGS
@@ -253,4 +255,94 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
       CHECK(node.held().empty());
     }
   }
+}
+
+// sriov (the fake-PF fixture, test/support/sriov_world.h) as multus drives it: the device
+// plugin's VF only in runtimeConfig.deviceID and the top-level pciBusID (no deviceID key),
+// net1 and net2 on two VFs of one pod, 0.3.1 configs, runtimeConfig.mac over CNI_ARGS MAC=,
+// DEL from the cache in reverse order with CNI_NETNS empty, twice; and two pods racing for
+// one VF. (The #219 sequence and DEL after the state was removed: test/integration/
+// sriov_test.cpp.)
+TEST_CASE("multus-style delegation: sriov, net1 and net2 on two VFs, DEL without netns, a race",
+          "[multus]") {
+  using strait::test::SriovNode;
+  SriovNode node;
+  const SriovNode::VfState before0 = node.vf_state(0);
+  const SriovNode::VfState before1 = node.vf_state(1);
+  const auto nad = [&](int vf, const std::string& mac) {
+    json c =
+        node.conf(vf, {{"cniVersion", "0.3.1"},
+                       {"vlan", 200 + vf},
+                       {"spoofchk", "on"},
+                       {"capabilities", {{"mac", true}, {"deviceID", true}}},
+                       {"runtimeConfig", {{"mac", mac}, {"deviceID", SriovNode::vf_address(vf)}}}});
+    c.erase("deviceID");
+    c["pciBusID"] = SriovNode::vf_address(vf);
+    if (vf == 1) c["ipam"].erase("routes");  // one route to the network, through net1
+    return c.dump();
+  };
+
+  SECTION("net1 and net2, DEL without netns from the cache") {
+    TempNetns pod{"mup"};
+    const std::string cid = unique_name("musriov", 40);
+    const std::vector<std::string> ifnames = {"net1", "net2"};
+    std::vector<std::string> cached;
+    for (int vf = 0; vf < 2; ++vf) {
+      const std::string mac = "02:00:00:5d:00:0" + std::to_string(vf + 1);
+      cached.push_back(nad(vf, mac));
+      const std::string args = k8s_args(cid, "MAC=02:00:00:5d:ff:ff");
+      PluginRun r = node.run("ADD", pod.path(), cid, ifnames[vf], json::parse(cached[vf]), args);
+      INFO("ADD " << ifnames[vf] << ": " << r.out << r.err);
+      REQUIRE(r.exit_code == 0);
+      const json res = r.json();
+      CHECK(res.at("cniVersion") == "0.3.1");
+      CHECK(res.at("interfaces").at(0).at("name") == ifnames[vf]);
+      CHECK(res.at("interfaces").at(0).at("mac") == mac);         // runtimeConfig.mac wins
+      CHECK_FALSE(res.at("interfaces").at(0).contains("pciID"));  // 1.1.0 only
+      CHECK(res.at("ips").at(0).at("version") == "4");
+      CHECK(node.pf().vf(SriovNode::kPf, vf).vlan == 200 + vf);
+    }
+    CHECK(pod.links() == std::set<std::string>{"lo", "net1", "net2"});
+    for (int round = 0; round < 2; ++round) {
+      for (int vf = 1; vf >= 0; --vf) {
+        PluginRun d = node.run("DEL", "", cid, ifnames[vf], json::parse(cached[vf]),
+                               k8s_args(cid, "MAC=02:00:00:5d:ff:ff"));
+        INFO("DEL " << ifnames[vf] << " round " << round << ": " << d.out << d.err);
+        CHECK(d.exit_code == 0);
+      }
+    }
+    CHECK(pod.links() == std::set<std::string>{"lo"});
+  }
+  SECTION("two pods race for one VF: one gets it, the other is refused with code 11") {
+    TempNetns pa{"mua"};
+    TempNetns pb{"mub"};
+    const std::string ca = unique_name("murace", 40);
+    const std::string cb = unique_name("murace", 40);
+    const json conf = json::parse(nad(0, "02:00:00:5d:00:09"));
+    PluginRun ra, rb;
+    std::thread ta([&] { ra = node.run("ADD", pa.path(), ca, "net1", conf, k8s_args(ca, "")); });
+    std::thread tb([&] { rb = node.run("ADD", pb.path(), cb, "net1", conf, k8s_args(cb, "")); });
+    ta.join();
+    tb.join();
+    INFO("a: " << ra.out << ra.err << "\nb: " << rb.out << rb.err);
+    REQUIRE(ra.exit_code + rb.exit_code == 1);  // exactly one failed
+    const PluginRun& lost = ra.exit_code ? ra : rb;
+    CHECK(lost.json().value("code", 0) == 11);
+    const std::set<std::string> a_links = pa.links();
+    const std::set<std::string> b_links = pb.links();
+    CHECK((a_links.size() + b_links.size()) == 3);  // lo, lo, net1
+    // The loser's DEL (the runtime cleans up a failed ADD) must not touch the winner's VF.
+    const SriovNode::VfState held = node.vf_state(0);
+    const std::string lost_cid = ra.exit_code ? ca : cb;
+    const TempNetns& lost_pod = ra.exit_code ? pa : pb;
+    REQUIRE(node.run("DEL", lost_pod.path(), lost_cid, "net1", conf).exit_code == 0);
+    CHECK(node.vf_state(0) == held);
+    for (const auto& [cid, p] : {std::pair{ca, &pa}, std::pair{cb, &pb}}) {
+      REQUIRE(node.run("DEL", p->path(), cid, "net1", conf).exit_code == 0);
+    }
+  }
+  CHECK(node.vf_state(0) == before0);
+  CHECK(node.vf_state(1) == before1);
+  CHECK(node.state_files().empty());
+  CHECK(node.leases().empty());
 }
