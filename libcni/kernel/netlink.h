@@ -15,8 +15,11 @@ struct nl_addr;
 struct nl_cache;
 struct nl_msg;
 struct nl_sock;
+struct rtnl_act;
 struct rtnl_addr;
+struct rtnl_cls;
 struct rtnl_link;
+struct rtnl_link_vf;
 struct rtnl_neigh;
 struct rtnl_nexthop;
 struct rtnl_qdisc;
@@ -62,8 +65,11 @@ struct NlDeleter {
   void operator()(nl_cache* p) const noexcept;
   void operator()(nl_msg* p) const noexcept;
   void operator()(nl_sock* p) const noexcept;
+  void operator()(rtnl_act* p) const noexcept;  // one action (not a list)
   void operator()(rtnl_addr* p) const noexcept;
+  void operator()(rtnl_cls* p) const noexcept;
   void operator()(rtnl_link* p) const noexcept;
+  void operator()(rtnl_link_vf* p) const noexcept;
   void operator()(rtnl_neigh* p) const noexcept;
   void operator()(rtnl_nexthop* p) const noexcept;  // one not (yet) handed to a route
   void operator()(rtnl_qdisc* p) const noexcept;
@@ -74,8 +80,11 @@ using NlPtr = std::unique_ptr<T, NlDeleter>;
 using NlAddrPtr = NlPtr<nl_addr>;
 using NlCachePtr = NlPtr<nl_cache>;
 using NlMsgPtr = NlPtr<nl_msg>;
+using RtnlActPtr = NlPtr<rtnl_act>;
 using RtnlAddrPtr = NlPtr<rtnl_addr>;
+using RtnlClsPtr = NlPtr<rtnl_cls>;
 using RtnlLinkPtr = NlPtr<rtnl_link>;
+using RtnlLinkVfPtr = NlPtr<rtnl_link_vf>;
 using RtnlNeighPtr = NlPtr<rtnl_neigh>;
 using RtnlNexthopPtr = NlPtr<rtnl_nexthop>;
 using RtnlQdiscPtr = NlPtr<rtnl_qdisc>;

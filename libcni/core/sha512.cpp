@@ -1,9 +1,9 @@
-#include "cnitool/sha512.h"
+#include "libcni/core/sha512.h"
 
 #include <cstddef>
 #include <vector>
 
-namespace cni::tool {
+namespace cni {
 
 namespace {
 
@@ -108,4 +108,4 @@ std::string to_hex(const uint8_t* bytes, size_t n) {
   return s;
 }
 
-}  // namespace cni::tool
+}  // namespace cni

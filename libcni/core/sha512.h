@@ -1,0 +1,18 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace cni {
+
+// SHA-512 (FIPS 180-4). Names upstream derives from it must come out the same here: cnitool's
+// container IDs, the bandwidth plugin's ifb devices. Self-contained, so no executable needs a
+// crypto library.
+std::array<uint8_t, 64> sha512(std::string_view data);
+
+// Lower-case hex of `bytes`.
+std::string to_hex(const uint8_t* bytes, size_t n);
+
+}  // namespace cni
