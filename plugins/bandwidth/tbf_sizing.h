@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "libcni/kernel/qdisc.h"
+#include "plugins/bandwidth/bandwidth_config.h"
+
+// How one direction's rate and burst become a token bucket's rate, bucket and queue (tbf), and
+// a VF's max_tx_rate. The figures behind the constants are in plugins/bandwidth/README.md
+// ("Latency under load") and docs/benchmarks.md.
+namespace bandwidth {
+
+// Ethernet header on top of the MTU: what one full frame takes from the bucket and the queue.
+inline constexpr uint32_t kEthHeader = 14;
+// The queue holds at least this many full frames, whatever the rate: below about 8, TCP's
+// bursts (two-segment GSO packets, BBR's minimum of 4 in flight) overflow it and goodput falls
+// (measured at 10 Mbit/s).
+inline constexpr uint32_t kMinQueueFrames = 8;
+// A bucket smaller than one frame would drop every full-size packet; two leave room for the
+// kernel keeping the bucket in microseconds.
+inline constexpr uint32_t kMinBucketFrames = 2;
+
+struct Sizing {
+  double latency_ms = kDefaultLatencyMs;
+  std::optional<uint64_t> max_burst;  // bits; nullopt: the default cap
+  int mtu = 1500;                     // of the device the tbf sits on
+};
+
+struct SizedTbf {
+  cni::TbfParams params;
+  // What was changed from the configured burst and why ("" when nothing was): logged.
+  std::string note;
+};
+
+// rate: bits/s -> bytes/s (/8, as upstream). The queue (limit) holds latency_ms at the rate,
+// at least kMinQueueFrames frames; unlike upstream (25 ms + the burst), the bucket is not
+// added: under sustained load the bucket is empty and every queued byte waits limit/rate.
+// The bucket (burst) is the configured one capped by maxBurst, which defaults to the queue's
+// own size (runtimes send 2^32-1 bits, kubernetes #90838), and raised to kMinBucketFrames.
+SizedTbf size_tbf(const Limit& limit, const Sizing& sizing);
+
+// The default maxBurst for `rate_bits` on a device of `mtu`, in bytes (README: why).
+uint64_t default_max_burst_bytes(uint64_t rate_bits, const Sizing& sizing);
+
+// A VF's max_tx_rate is whole Mbit/s: the rate rounded to the nearest, at least 1 (0 would
+// mean unlimited). `note` says when that is not the configured rate.
+uint32_t vf_rate_mbps(uint64_t rate_bits, std::string* note);
+
+}  // namespace bandwidth
