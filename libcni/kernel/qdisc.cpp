@@ -33,6 +33,10 @@ std::string Qdisc::str() const {
   if (tbf) {
     s += " rate " + std::to_string(tbf->rate) + "B/s burst " + std::to_string(tbf->burst) +
          "B limit " + std::to_string(tbf->limit) + "B";
+    if (tbf->peakrate != 0) {
+      s += " peakrate " + std::to_string(tbf->peakrate) + "B/s mtu " + std::to_string(tbf->mtu) +
+           "B";
+    }
   }
   return s;
 }
@@ -84,6 +88,21 @@ RtnlQdiscPtr build(const Qdisc& q, bool with_kind) {
     // is modular (C++20), so every 32-bit rate arrives intact.
     rtnl_qdisc_tbf_set_rate(obj.get(), static_cast<int>(static_cast<uint32_t>(q.tbf->rate)),
                             static_cast<int>(q.tbf->burst), 0);
+    if (q.tbf->peakrate != 0) {
+      if (q.tbf->peakrate <= q.tbf->rate || q.tbf->peakrate > kMaxTbfRate || q.tbf->mtu == 0) {
+        throw std::invalid_argument("tbf peak rate " + std::to_string(q.tbf->peakrate) +
+                                    " B/s must be above the rate, at most " +
+                                    std::to_string(kMaxTbfRate) + ", with a peak bucket");
+      }
+      // The cell size of the peak rate's table: libnl derives none for it (cell_log 0, which
+      // the kernel refuses); 8 bytes is what tc picks for a 1500-byte MTU.
+      if (int rc = rtnl_qdisc_tbf_set_peakrate(
+              obj.get(), static_cast<int>(static_cast<uint32_t>(q.tbf->peakrate)),
+              static_cast<int>(q.tbf->mtu), 8);
+          rc < 0) {
+        throw NetlinkError("failed to build qdisc " + q.str(), rc);
+      }
+    }
   }
   return obj;
 }
@@ -106,6 +125,11 @@ Qdisc from_libnl(rtnl_qdisc* obj) {
     p.rate = static_cast<uint32_t>(rtnl_qdisc_tbf_get_rate(obj));
     p.burst = static_cast<uint32_t>(rtnl_qdisc_tbf_get_rate_bucket(obj));
     p.limit = static_cast<uint32_t>(rtnl_qdisc_tbf_get_limit(obj));
+    // libnl marks the peak rate present in every dump; a tbf without one reads 0.
+    if (int peak = rtnl_qdisc_tbf_get_peakrate(obj); peak != 0 && peak != -1) {
+      p.peakrate = static_cast<uint32_t>(peak);
+      p.mtu = static_cast<uint32_t>(rtnl_qdisc_tbf_get_peakrate_bucket(obj));
+    }
     q.tbf = p;
   }
   return q;
@@ -167,6 +191,15 @@ uint32_t tbf_burst_tolerance(uint64_t rate) {
   // Written: floor(µs) of the bucket's send time; read: floor(µs of the ticks) * rate. Each
   // floor loses up to one microsecond's worth of bytes, and each conversion one byte.
   return static_cast<uint32_t>(2 * (rate / 1000000 + 1));
+}
+
+bool same_tbf(const TbfParams& have, const TbfParams& want) {
+  auto close = [](uint32_t a, uint32_t b, uint64_t rate) {
+    return (a > b ? a - b : b - a) <= tbf_burst_tolerance(rate);
+  };
+  return have.rate == want.rate && have.limit == want.limit && have.peakrate == want.peakrate &&
+         close(have.burst, want.burst, want.rate) &&
+         (want.peakrate == 0 || close(have.mtu, want.mtu, want.peakrate));
 }
 
 }  // namespace cni

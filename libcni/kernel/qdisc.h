@@ -15,10 +15,14 @@ namespace cni {
 
 // A token bucket: `rate` bytes per second on average, `burst` bytes at line rate after a
 // pause (the bucket), `limit` bytes waiting at most (the queue; beyond it packets are dropped).
+// With a peak rate, a second bucket of `mtu` bytes filling at `peakrate` also has to allow
+// each packet: a full bucket then empties at the peak rate rather than at line rate.
 struct TbfParams {
-  uint64_t rate = 0;   // bytes/s; at most kMaxTbfRate
-  uint32_t burst = 0;  // bytes
-  uint32_t limit = 0;  // bytes
+  uint64_t rate = 0;      // bytes/s; at most kMaxTbfRate
+  uint32_t burst = 0;     // bytes
+  uint32_t limit = 0;     // bytes
+  uint64_t peakrate = 0;  // bytes/s, above `rate`; 0: none
+  uint32_t mtu = 0;       // the peak bucket, bytes (with a peak rate)
   bool operator==(const TbfParams&) const = default;
 };
 
@@ -67,5 +71,8 @@ std::optional<Qdisc> find_qdisc(NlSocket& sock, int ifindex, uint32_t parent);
 // libnl turns that back into bytes through whole microseconds: a burst read back may differ
 // from the one written by up to this many bytes.
 uint32_t tbf_burst_tolerance(uint64_t rate);
+// Whether `have` (read back) is what `want` wrote: rates, limit and presence of a peak rate
+// exact, the buckets within tbf_burst_tolerance of their rates.
+bool same_tbf(const TbfParams& have, const TbfParams& want);
 
 }  // namespace cni

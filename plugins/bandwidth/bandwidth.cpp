@@ -249,17 +249,12 @@ std::optional<cni::LinkInfo> apply(const Plan& p, cni::NlSocket& sock, cni::NlSo
   throw Error(cni::kErrInternal, "CHECK failed: " + msg);
 }
 
-bool same_tbf(const cni::TbfParams& have, const cni::TbfParams& want) {
-  const uint32_t slack = cni::tbf_burst_tolerance(want.rate);
-  const uint32_t diff = have.burst > want.burst ? have.burst - want.burst : want.burst - have.burst;
-  return have.rate == want.rate && have.limit == want.limit && diff <= slack;
-}
-
 void check_tbf(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::TbfParams& want,
                const std::string& where) {
   auto q = cni::find_qdisc(sock, link.index, cni::kTcRoot);
   const cni::Qdisc expected = cni::tbf_qdisc(link.index, want, kTbfHandle);
-  if (!q || q->kind != "tbf" || q->handle != kTbfHandle || !q->tbf || !same_tbf(*q->tbf, want)) {
+  if (!q || q->kind != "tbf" || q->handle != kTbfHandle || !q->tbf ||
+      !cni::same_tbf(*q->tbf, want)) {
     check_failed("interface " + in_quotes(link.name) + " in the " + where + " has root qdisc " +
                  (q ? q->str() : std::string("none")) + ", expected " + expected.str());
   }

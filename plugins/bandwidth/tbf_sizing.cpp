@@ -22,7 +22,9 @@ uint32_t queue_bytes(uint64_t rate_bytes, const Sizing& sizing) {
 }  // namespace
 
 uint64_t default_max_burst_bytes(uint64_t rate_bits, const Sizing& sizing) {
-  return queue_bytes(rate_bits / 8, sizing);
+  const uint64_t rate = rate_bits / 8;
+  return std::max<uint64_t>(clamp32(static_cast<double>(rate) * kDefaultMaxBurstMs / 1000.0),
+                            queue_bytes(rate, sizing));
 }
 
 SizedTbf size_tbf(const Limit& limit, const Sizing& sizing) {
@@ -38,7 +40,11 @@ SizedTbf size_tbf(const Limit& limit, const Sizing& sizing) {
   if (burst < asked) {
     out.note = "burst " + std::to_string(limit.burst) + " bits capped to " +
                std::to_string(burst * 8) + " bits (" +
-               (sizing.max_burst ? "maxBurst" : "the default maxBurst: the queue's size") + ")";
+               (sizing.max_burst ? std::string("maxBurst")
+                                 : "the default maxBurst, " +
+                                       std::to_string(static_cast<int>(kDefaultMaxBurstMs)) +
+                                       " ms at the rate") +
+               ")";
   }
   const uint64_t floor = uint64_t{kMinBucketFrames} * frame_bytes(sizing.mtu);
   if (burst < floor) {
@@ -49,6 +55,11 @@ SizedTbf size_tbf(const Limit& limit, const Sizing& sizing) {
     burst = floor;
   }
   out.params.burst = static_cast<uint32_t>(burst);
+  const auto peak = static_cast<uint64_t>(static_cast<double>(rate) * kPeakRatio);
+  if (peak > rate && peak <= cni::kMaxTbfRate) {
+    out.params.peakrate = peak;
+    out.params.mtu = kPeakBucketFrames * frame_bytes(sizing.mtu);
+  }
   return out;
 }
 

@@ -52,17 +52,22 @@ constexpr uint64_t kEgressRate = 16000000;         // 2 MB/s
 constexpr uint64_t kContainerdBurst = 4294967295;  // what containerd sends (kubernetes #90838)
 
 // The README's rule, written out independently of tbf_sizing.cpp: the queue holds latencyMs
-// at the rate (at least 8 frames), the bucket is the configured burst capped by the queue's
-// size (the default maxBurst) and at least 2 frames.
+// at the rate (at least 8 frames); the bucket is the configured burst capped by the default
+// maxBurst (5 ms at the rate, at least the queue) and at least 2 frames; the peak rate is 1.2x
+// the rate through a 2-frame peak bucket.
 cni::TbfParams expected_tbf(uint64_t rate_bits, uint64_t burst_bits, int mtu,
                             double latency_ms = bandwidth::kDefaultLatencyMs) {
   const uint64_t frame = static_cast<uint64_t>(mtu) + 14;
   const uint64_t rate = rate_bits / 8;
   const uint64_t limit = std::max<uint64_t>(
       static_cast<uint64_t>(static_cast<double>(rate) * latency_ms / 1000), 8 * frame);
-  const uint64_t burst = std::max<uint64_t>(std::min<uint64_t>(burst_bits / 8, limit), 2 * frame);
-  return {
-      .rate = rate, .burst = static_cast<uint32_t>(burst), .limit = static_cast<uint32_t>(limit)};
+  const uint64_t cap = std::max<uint64_t>(rate * 5 / 1000, limit);
+  const uint64_t burst = std::max<uint64_t>(std::min<uint64_t>(burst_bits / 8, cap), 2 * frame);
+  return {.rate = rate,
+          .burst = static_cast<uint32_t>(burst),
+          .limit = static_cast<uint32_t>(limit),
+          .peakrate = static_cast<uint64_t>(static_cast<double>(rate) * 1.2),
+          .mtu = static_cast<uint32_t>(2 * frame)};
 }
 
 // Upstream's ifb name, computed with coreutils: "bwp" + sha512(network + containerID)[:12].
@@ -129,12 +134,6 @@ Observed observe(const TempNetns& ns, const std::string& dev, const std::string&
   return o;
 }
 
-bool same_tbf(const cni::TbfParams& have, const cni::TbfParams& want) {
-  const int64_t diff = static_cast<int64_t>(have.burst) - static_cast<int64_t>(want.burst);
-  return have.rate == want.rate && have.limit == want.limit &&
-         std::abs(diff) <= cni::tbf_burst_tolerance(want.rate);
-}
-
 // `transmit` on dev's root, `receive` through the ifb (exact devices, handles, filter).
 void require_shaped(const Observed& o, const std::optional<cni::TbfParams>& transmit,
                     const std::optional<cni::TbfParams>& receive, const std::string& ifb_name,
@@ -146,7 +145,7 @@ void require_shaped(const Observed& o, const std::optional<cni::TbfParams>& tran
     CHECK(o.root->handle == cni::tc_handle(1, 0));
     REQUIRE(o.root->tbf.has_value());
     INFO("root " << o.root->str() << ", want " << cni::tbf_qdisc(o.dev.index, *transmit).str());
-    CHECK(same_tbf(*o.root->tbf, *transmit));
+    CHECK(cni::same_tbf(*o.root->tbf, *transmit));
   } else {
     CHECK_FALSE(o.root.has_value());
   }
@@ -165,7 +164,7 @@ void require_shaped(const Observed& o, const std::optional<cni::TbfParams>& tran
   CHECK(o.ifb_root->kind == "tbf");
   CHECK(o.ifb_root->handle == cni::tc_handle(1, 0));
   INFO("ifb root " << o.ifb_root->str());
-  CHECK(same_tbf(*o.ifb_root->tbf, *receive));
+  CHECK(cni::same_tbf(*o.ifb_root->tbf, *receive));
   REQUIRE(o.ingress.has_value());
   CHECK(o.ingress->kind == "ingress");
   CHECK(o.ingress->handle == cni::kTcIngressHandle);

@@ -3,6 +3,7 @@
 // `tc -j` / `ip -j`.
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -92,6 +93,27 @@ TEST_CASE("a tbf root qdisc is added, read back, replaced and deleted", "[kernel
   CHECK(q->tbf->rate == p2.rate);  // the largest 32-bit rate arrives intact
   CHECK(q->tbf->limit == p2.limit);
   CHECK(tc(ns, "qdisc show dev " + dev)[0].at("options").at("rate") == p2.rate);
+
+  // A peak rate: a second bucket (tc's peakrate and mtu).
+  const cni::TbfParams p3{
+      .rate = 1250000, .burst = 12500, .limit = 31250, .peakrate = 1500000, .mtu = 3028};
+  cni::replace_qdisc(ns.sock, cni::tbf_qdisc(index, p3));
+  q = cni::find_qdisc(ns.sock, index, cni::kTcRoot);
+  REQUIRE(q->tbf.has_value());
+  CHECK(q->tbf->peakrate == p3.peakrate);
+  CHECK(cni::same_tbf(*q->tbf, p3));
+  CHECK_FALSE(cni::same_tbf(*q->tbf, p));  // p has no peak rate
+  const auto opts = tc(ns, "qdisc show dev " + dev)[0].at("options");
+  // tc -j leaves the peak rate out (its text shows it); the peak bucket is "minburst".
+  CHECK(std::abs(opts.at("minburst").get<int64_t>() - 3028) <=
+        cni::tbf_burst_tolerance(p3.peakrate));
+  CHECK_THAT(ns.ns.exec("tc qdisc show dev " + dev), Catch::Contains("peakrate 12Mbit"));
+  CHECK_THROWS_AS(
+      cni::replace_qdisc(
+          ns.sock,
+          cni::tbf_qdisc(
+              index, {.rate = 1000, .burst = 3000, .limit = 3000, .peakrate = 1000, .mtu = 3028})),
+      std::invalid_argument);
 
   CHECK_THROWS_AS(
       cni::add_qdisc(ns.sock, cni::tbf_qdisc(index, {.rate = 0, .burst = 1, .limit = 1})),
