@@ -45,6 +45,8 @@ struct Target {
   std::string executable;
   // @DATADIR@, @NETWORK@ are replaced; the host netns has a master "mst0".
   json base;
+  // A chained plugin's pod: net1 in the pod netns is a veth whose peer is in the host netns.
+  bool veth_pod = false;
 };
 
 json host_local_ipam() {
@@ -88,6 +90,19 @@ std::vector<Target> targets() {
         {"name", "@NETWORK@"},
         {"type", "macvlan"},
         {"ipam", global_ipam_ipam()}}},
+      {"bandwidth",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "bandwidth"},
+        {"ingressRate", 8000000},
+        {"ingressBurst", 80000},
+        {"egressRate", 8000000},
+        {"egressBurst", 80000},
+        {"prevResult",
+         {{"cniVersion", "1.1.0"},
+          {"interfaces", json::array({{{"name", "bwh0"}}, {{"name", "net1"}, {"sandbox", "pod"}}})},
+          {"ips", json::array()}}}},
+       true},
   };
 }
 
@@ -190,16 +205,21 @@ struct Scene {
   TempDir root{"strait-hostile"};
   std::string data_dir = root.path() + "/data";
 
-  Scene() {
+  explicit Scene(bool veth_pod = false) {
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
+    if (veth_pod) {
+      sh_ok("ip -n " + host.name() + " link add bwh0 type veth peer name net1 netns " + pod.name());
+      sh_ok("ip -n " + host.name() + " link set bwh0 up && ip -n " + pod.name() +
+            " link set net1 up");
+    }
     fs::create_directory(data_dir);
   }
 };
 
 void run_case(const Target& t, const Case& c) {
   INFO("target " << t.executable << ", case " << c.name << ": " << c.spec.value("about", ""));
-  Scene scene;
+  Scene scene(t.veth_pod);
   const TempNetns& host = scene.host;
   const TempNetns& pod = scene.pod;
   const TempDir& root = scene.root;
@@ -243,7 +263,7 @@ void run_case(const Target& t, const Case& c) {
 TEST_CASE("hostile input: the base config of every target is accepted", "[hostile]") {
   for (const Target& t : targets()) {
     INFO("target " << t.executable);
-    Scene scene;
+    Scene scene(t.veth_pod);
     const std::string input =
         build_stdin(json::object(), t.base, scene.data_dir, unique_name("hinet", 40));
     const std::string cid = unique_name("control", 40);
