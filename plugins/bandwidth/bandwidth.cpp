@@ -17,6 +17,7 @@
 #include "libcni/kernel/link.h"
 #include "libcni/kernel/netlink.h"
 #include "libcni/kernel/netns.h"
+#include "libcni/kernel/netns_id.h"
 #include "libcni/kernel/qdisc.h"
 #include "libcni/kernel/tc_filter.h"
 #include "libcni/kernel/vf.h"
@@ -83,13 +84,17 @@ cni::Netns open_pod_netns(const std::string& path) {
   }
 }
 
-// The host end of the pod's veth: a veth in the host netns at the index the pod's end names
-// as its peer, whose own peer is the pod's end. (Both ends must name each other: an index
-// alone could be any device of the host.)
-std::optional<cni::LinkInfo> host_peer(cni::NlSocket& host, const cni::LinkInfo& pod_link) {
+// The host end of the pod's veth: the pod's end names its peer's namespace by an id the pod
+// netns gave it, which must be the one it gives the host netns (interface indexes repeat in
+// every namespace, so an index alone could name any host device); and the device at that
+// index in the host netns must be a veth naming the pod's end back.
+std::optional<cni::LinkInfo> host_peer(cni::NlSocket& host, cni::NlSocket& pod,
+                                       const cni::LinkInfo& pod_link) {
   if (pod_link.kind != "veth" || pod_link.link_index <= 0 || !pod_link.link_netnsid) {
     return std::nullopt;
   }
+  const std::optional<int32_t> host_id = cni::netns_id(pod, cni::Netns::current());
+  if (!host_id || *host_id != *pod_link.link_netnsid) return std::nullopt;
   auto peer = cni::find_link(host, pod_link.link_index);
   if (!peer || peer->kind != "veth" || peer->link_index != pod_link.index || !peer->link_netnsid) {
     return std::nullopt;
@@ -122,7 +127,7 @@ Plan make_plan(const BandwidthConfig& cfg, const cni::Env& env, const std::strin
     if (!text.empty()) p.notes.push_back(direction + ": " + text);
   };
   p.pod_link = find_pod_link(pod_sock, env);
-  auto peer = host_peer(host_sock, p.pod_link);
+  auto peer = host_peer(host_sock, pod_sock, p.pod_link);
   p.placement = peer ? Placement::kHostVeth : Placement::kInPod;
   p.dev = peer ? *peer : p.pod_link;
   p.where = peer ? std::string("host netns") : "pod netns " + in_quotes(env.netns);
@@ -430,7 +435,7 @@ void cmd_del(const cni::CmdArgs& args, const System& sys) {
   if (pod) {
     cni::NlSocket pod_sock = cni::NlSocket::in(*pod);
     if (auto link = cni::find_link(pod_sock, env.ifname)) {
-      if (auto peer = host_peer(host_sock, *link)) {
+      if (auto peer = host_peer(host_sock, pod_sock, *link)) {
         unshape(host_sock, *peer, host_ifb_name(network, env.container_id), args.log);
       } else {
         unshape(pod_sock, *link, pod_ifb_name(network, env.container_id, env.ifname), args.log);

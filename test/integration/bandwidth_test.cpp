@@ -399,6 +399,33 @@ TEST_CASE("bandwidth with all limits zero passes prevResult through; without pre
   CHECK(ns_state(w.host) + ns_state(*w.pod) == before);
 }
 
+TEST_CASE("bandwidth does not take a host device with the peer's index for the pod's peer",
+          "[bandwidth]") {
+  // Indexes repeat in every netns: the pod's eth0 (30) has its peer at index 20 in a wire
+  // netns, and the host has a veth at index 20 whose peer is index 30 of another pod. Only the
+  // namespace id tells them apart (found by the soak test, where every pod's net1 is index 2).
+  PodWorld w(PodKind::kVfStandIn);
+  TempNetns other("bwo");
+  TempNetns wire("bwq");
+  w.host.exec("ip link add name hq0 index 20 type veth peer name eth0 index 30 netns " +
+              other.name() + " && ip link set hq0 up");
+  w.pod->exec("ip link add name eth0 index 30 type veth peer name wp0 index 20 netns " +
+              wire.name() + " && ip link set eth0 up");
+  w.prev = {{"cniVersion", "1.0.0"},
+            {"interfaces", json::array({{{"name", "eth0"}, {"sandbox", w.pod->path()}}})},
+            {"ips", json::array()}};
+  const std::string host_before = ns_state(w.host);
+  json res = add_ok(w, bandwidth_conf(w, both_directions()));
+  // Shaped in the pod, not on the host's hq0.
+  CHECK(res.at("interfaces").back().at("sandbox") == w.pod->path());
+  CHECK(ns_state(w.host) == host_before);
+  const std::string ifb = bandwidth::pod_ifb_name(w.network, w.container_id, w.ifname);
+  CHECK(observe(*w.pod, "eth0", ifb).ifb.has_value());
+  ok(run_bw(w, "DEL", bandwidth_conf(w, both_directions())), "DEL");
+  require_unshaped(observe(*w.pod, "eth0", ifb));
+  CHECK(ns_state(w.host) == host_before);
+}
+
 TEST_CASE("bandwidth refuses an interface kind it cannot shape and changes nothing",
           "[bandwidth]") {
   PodWorld w(PodKind::kVfStandIn);
