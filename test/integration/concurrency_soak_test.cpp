@@ -260,15 +260,27 @@ TEST_CASE("concurrency soak: 200 bandwidth ADD/DEL cycles from 16 workers, no le
     return a == std::string::npos ? std::string() : out.substr(a + 6, out.find('\n', a) - a - 6);
   };
 
-  std::mutex mu;
-  std::set<std::string> live;  // "<netns>/<ifb>"
-  std::vector<std::string> failures;
+  // The live ifbs ("<netns>/<ifb>") and what went wrong, shared by the workers.
+  struct Ledger {
+    std::mutex mu;
+    std::set<std::string> live;
+    std::vector<std::string> failures;
+    void fail(std::string what) {
+      std::lock_guard lock(mu);
+      failures.push_back(std::move(what));
+    }
+    void claim(const std::string& key) {
+      std::lock_guard lock(mu);
+      if (!live.insert(key).second) failures.push_back(key + " used by two attachments");
+    }
+    void release(const std::string& key) {
+      std::lock_guard lock(mu);
+      live.erase(key);
+    }
+  } ledger;
   std::atomic<int> next{0};
   std::atomic<int> done{0};
-  auto fail = [&](std::string what) {
-    std::lock_guard lock(mu);
-    failures.push_back(std::move(what));
-  };
+  auto fail = [&ledger](std::string what) { ledger.fail(std::move(what)); };
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int w = 0; w < kWorkers; ++w) {
@@ -298,18 +310,12 @@ TEST_CASE("concurrency soak: 200 bandwidth ADD/DEL cycles from 16 workers, no le
         }
         const TempNetns& where = on_host ? host : pod;
         const std::string key = where.name() + "/" + ifb;
-        {
-          std::lock_guard lock(mu);
-          if (!live.insert(key).second) failures.push_back(key + " used by two attachments");
-        }
+        ledger.claim(key);
         const std::string alias = ifb_alias_of(where, ifb);
         if (alias != "strait-bandwidth " + network + " " + cid + " net1") {
           fail("ifb " + key + " of " + cid + " has alias \"" + alias + "\"");
         }
-        {
-          std::lock_guard lock(mu);
-          live.erase(key);
-        }
+        ledger.release(key);
         PluginRun del = run_plugin(bin("bandwidth"), plugin_env("DEL", cid, pod.path(), "net1"),
                                    conf.dump(), host.name());
         if (del.exit_code != 0) fail("DEL " + cid + " failed: " + del.out + del.err);
@@ -321,8 +327,9 @@ TEST_CASE("concurrency soak: 200 bandwidth ADD/DEL cycles from 16 workers, no le
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   WARN("bandwidth: " << done.load() << " cycles in " << secs << " s");
 
-  for (const auto& f : failures) FAIL_CHECK(f);
-  CHECK(failures.empty());
+  for (const auto& f : ledger.failures) FAIL_CHECK(f);
+  CHECK(ledger.failures.empty());
+  CHECK(ledger.live.empty());
   CHECK(done.load() == kCycles);
   CHECK(host.links() == host_links);
   CHECK(sh_ok("tc -n " + host.name() + " qdisc show").find("tbf") == std::string::npos);
