@@ -347,16 +347,20 @@ void Bench::accuracy() {
   std::fprintf(stderr, "\n");
 }
 
-// What a runtime sends (containerd: 2^32-1 bits of burst, kubernetes #90838), at 100 Mbit/s.
+// What a runtime sends (containerd: 2^32-1 bits of burst, kubernetes #90838), at each rate.
 void Bench::burst() {
-  const uint64_t rate = 100000000;
   int i = 0;
-  for (bool ingress : {false, true}) {
-    for (const Contestant& c : rotate(contestants(), i++)) {
-      burst_runs_[key(100, opt_.ccs.front(), ingress, c.key)].push_back(
-          measure(c, rate, 4294967295ull, ingress, opt_.ccs.front(), opt_.seconds));
+  for (int mbit : opt_.rates_mbit) {
+    const uint64_t rate = static_cast<uint64_t>(mbit) * 1000000;
+    for (bool ingress : {false, true}) {
+      std::fprintf(stderr, "  %d Mbit/s %s   \r", mbit, ingress ? "ingress" : "egress");
+      for (const Contestant& c : rotate(contestants(), i++)) {
+        burst_runs_[key(mbit, opt_.ccs.front(), ingress, c.key)].push_back(
+            measure(c, rate, 4294967295ull, ingress, opt_.ccs.front(), opt_.seconds));
+      }
     }
   }
+  std::fprintf(stderr, "\n");
 }
 
 void Bench::execs() {
@@ -431,20 +435,22 @@ std::string Bench::report(const std::string& header) const {
   o << "\n### Targets\n\n| condition | target | figure | |\n|---|---|--:|---|\n";
   for (const auto& t : targets) o << t << "\n";
 
-  o << "\n### A runtime's burst (2^32-1 bits, as containerd sends), 100 Mbit/s, "
-    << opt_.ccs.front() << ", one run each\n\n";
-  o << "| loaded direction | goodput ref | goodput ours | goodput ours (macvlan) | RTT ms ref | "
-       "RTT ms ours | RTT ms ours (macvlan) |\n|---|--:|--:|--:|--:|--:|--:|\n";
-  for (bool ingress : {false, true}) {
-    auto get = [&](const std::string& who, double Run::*f) {
-      auto it = burst_runs_.find(key(100, opt_.ccs.front(), ingress, who));
-      return it == burst_runs_.end() ? NAN : median_of(it->second, f);
-    };
-    o << "| " << (ingress ? "ingress" : "egress") << " | " << fmt(get("ref", &Run::goodput))
-      << " | " << fmt(get("ours", &Run::goodput)) << " | "
-      << fmt(get("ours-macvlan", &Run::goodput)) << " | " << fmt(get("ref", &Run::rtt_ms)) << " | "
-      << fmt(get("ours", &Run::rtt_ms)) << " | " << fmt(get("ours-macvlan", &Run::rtt_ms))
-      << " |\n";
+  o << "\n### A runtime's burst (2^32-1 bits, as containerd sends), " << opt_.ccs.front()
+    << ", one run each\n\n";
+  o << "| rate | loaded direction | goodput ref | goodput ours | goodput ours (macvlan) | RTT ms "
+       "ref | RTT ms ours | RTT ms ours (macvlan) |\n|--:|---|--:|--:|--:|--:|--:|--:|\n";
+  for (int mbit : opt_.rates_mbit) {
+    for (bool ingress : {false, true}) {
+      auto get = [&](const std::string& who, double Run::*f) {
+        auto it = burst_runs_.find(key(mbit, opt_.ccs.front(), ingress, who));
+        return it == burst_runs_.end() ? NAN : median_of(it->second, f);
+      };
+      o << "| " << mbit << " Mbit/s | " << (ingress ? "ingress" : "egress") << " | "
+        << fmt(get("ref", &Run::goodput)) << " | " << fmt(get("ours", &Run::goodput)) << " | "
+        << fmt(get("ours-macvlan", &Run::goodput)) << " | " << fmt(get("ref", &Run::rtt_ms))
+        << " | " << fmt(get("ours", &Run::rtt_ms)) << " | "
+        << fmt(get("ours-macvlan", &Run::rtt_ms)) << " |\n";
+    }
   }
 
   o << "\n### ADD and DEL exec time (" << opt_.execs

@@ -58,7 +58,9 @@ SizedTbf size_tbf(const Limit& limit, const Sizing& sizing) {
   const auto peak = static_cast<uint64_t>(static_cast<double>(rate) * kPeakRatio);
   if (peak > rate && peak <= cni::kMaxTbfRate) {
     out.params.peakrate = peak;
-    out.params.mtu = kPeakBucketFrames * frame_bytes(sizing.mtu);
+    const uint32_t frame = frame_bytes(sizing.mtu);
+    const uint32_t by_time = clamp32(static_cast<double>(peak) * kPeakBucketMs / 1000.0);
+    out.params.mtu = std::clamp(by_time, kPeakBucketMinFrames * frame, kGsoMaxBytes + frame);
   }
   return out;
 }

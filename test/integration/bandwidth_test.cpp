@@ -53,21 +53,24 @@ constexpr uint64_t kContainerdBurst = 4294967295;  // what containerd sends (kub
 
 // The README's rule, written out independently of tbf_sizing.cpp: the queue holds latencyMs
 // at the rate (at least 8 frames); the bucket is the configured burst capped by the default
-// maxBurst (5 ms at the rate, at least the queue) and at least 2 frames; the peak rate is 1.2x
-// the rate through a 2-frame peak bucket.
+// maxBurst (20 ms at the rate, at least the queue) and at least 2 frames; the peak rate is 1.2x
+// the rate through a peak bucket of 2 ms at the peak rate, between 2 frames and 64 KiB + a
+// frame.
 cni::TbfParams expected_tbf(uint64_t rate_bits, uint64_t burst_bits, int mtu,
                             double latency_ms = bandwidth::kDefaultLatencyMs) {
   const uint64_t frame = static_cast<uint64_t>(mtu) + 14;
   const uint64_t rate = rate_bits / 8;
   const uint64_t limit = std::max<uint64_t>(
       static_cast<uint64_t>(static_cast<double>(rate) * latency_ms / 1000), 8 * frame);
-  const uint64_t cap = std::max<uint64_t>(rate * 5 / 1000, limit);
+  const uint64_t cap = std::max<uint64_t>(rate * 20 / 1000, limit);
   const uint64_t burst = std::max<uint64_t>(std::min<uint64_t>(burst_bits / 8, cap), 2 * frame);
+  const auto peak = static_cast<uint64_t>(static_cast<double>(rate) * 1.2);
+  const uint64_t peak_bucket = std::clamp<uint64_t>(peak * 2 / 1000, 2 * frame, 65536 + frame);
   return {.rate = rate,
           .burst = static_cast<uint32_t>(burst),
           .limit = static_cast<uint32_t>(limit),
-          .peakrate = static_cast<uint64_t>(static_cast<double>(rate) * 1.2),
-          .mtu = static_cast<uint32_t>(2 * frame)};
+          .peakrate = peak,
+          .mtu = static_cast<uint32_t>(peak_bucket)};
 }
 
 // Upstream's ifb name, computed with coreutils: "bwp" + sha512(network + containerID)[:12].
@@ -752,4 +755,26 @@ TEST_CASE("useVfRate on a veth pod with a host end is a config error", "[bandwid
   CHECK(r.json().at("code") == 7);
   CHECK_THAT(r.json().value("msg", ""), Catch::Contains("\"useVfRate\""));
   CHECK(ns_state(w.host) == before);
+}
+
+TEST_CASE("bandwidth STATUS answers for a valid config and refuses a bad one; VERSION",
+          "[bandwidth]") {
+  TempNetns host("bws");
+  json c = {{"cniVersion", "1.1.0"}, {"name", unique_name("bwst", 40)}, {"type", "bandwidth"}};
+  c.update(both_directions());
+  PluginRun ok_status =
+      run_plugin(bin("bandwidth"), plugin_env("STATUS", "", "", ""), c.dump(), host.name());
+  INFO(ok_status.out << ok_status.err);
+  CHECK(ok_status.exit_code == 0);
+  CHECK(ok_status.out.empty());
+  c["egressBurst"] = -1;
+  PluginRun bad =
+      run_plugin(bin("bandwidth"), plugin_env("STATUS", "", "", ""), c.dump(), host.name());
+  CHECK(bad.exit_code == 1);
+  CHECK(bad.json().at("code") == 7);
+  PluginRun v = run_plugin(bin("bandwidth"), plugin_env("VERSION", "", "", ""),
+                           R"({"cniVersion":"1.1.0"})", host.name());
+  REQUIRE(v.exit_code == 0);
+  CHECK(v.json().at("supportedVersions") ==
+        json::array({"0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"}));
 }

@@ -100,18 +100,19 @@ TEST_CASE("bandwidth config: the VF's PCI address from runtimeConfig, else the t
 
 TEST_CASE("bandwidth sizing: a queue in time, a capped bucket, a peak rate", "[bandwidth]") {
   using bandwidth::Sizing;
-  // 100 Mbit/s: the queue is 3 ms (37500 B); the containerd burst is capped to 5 ms.
+  // 100 Mbit/s: the queue is 2 ms (25000 B); the containerd burst is capped to 20 ms.
   auto t = bandwidth::size_tbf({100000000, 4294967295}, Sizing{});
   CHECK(t.params.rate == 12500000);
-  CHECK(t.params.limit == 37500);
-  CHECK(t.params.burst == 62500);
+  CHECK(t.params.limit == 25000);
+  CHECK(t.params.burst == 250000);
   CHECK(t.params.peakrate == 15000000);
-  CHECK(t.params.mtu == 3028);
-  CHECK_THAT(t.note, Catch::Contains("burst 4294967295 bits capped to 500000 bits"));
-  // 10 Mbit/s: 3 ms would be 3750 B, fewer than 8 frames: the queue holds 8.
+  CHECK(t.params.mtu == 30000);  // 2 ms at the peak rate
+  CHECK_THAT(t.note, Catch::Contains("burst 4294967295 bits capped to 2000000 bits"));
+  // 10 Mbit/s: 2 ms would be 2500 B, fewer than 8 frames: the queue holds 8.
   t = bandwidth::size_tbf({10000000, 40000}, Sizing{});
   CHECK(t.params.limit == 8 * 1514);
-  CHECK(t.params.burst == 5000);  // asked for, and under the cap
+  CHECK(t.params.burst == 5000);    // asked for, and under the cap
+  CHECK(t.params.mtu == 2 * 1514);  // 2 ms at the peak rate is less than 2 frames
   CHECK(t.note.empty());
   // A burst below two frames is raised (and said).
   t = bandwidth::size_tbf({10000000, 800}, Sizing{});
@@ -122,7 +123,7 @@ TEST_CASE("bandwidth sizing: a queue in time, a capped bucket, a peak rate", "[b
                           Sizing{.latency_ms = 1, .max_burst = 400000, .mtu = 9000});
   CHECK(t.params.limit == 100000);
   CHECK(t.params.burst == 50000);
-  CHECK(t.params.mtu == 2 * 9014);
+  CHECK(t.params.mtu == 65536 + 9014);  // at most a GSO packet and a frame
   CHECK_THAT(t.note, Catch::Contains("(maxBurst)"));
   // No peak rate where 1.2x the rate does not fit 32 bits.
   t = bandwidth::size_tbf({34359738360, 1000000}, Sizing{});
