@@ -60,7 +60,11 @@ SizedTbf size_tbf(const Limit& limit, const Sizing& sizing) {
     out.params.peakrate = peak;
     const uint32_t frame = frame_bytes(sizing.mtu);
     const uint32_t by_time = clamp32(static_cast<double>(peak) * kPeakBucketMs / 1000.0);
-    out.params.mtu = std::clamp(by_time, kPeakBucketMinFrames * frame, kGsoMaxBytes + frame);
+    // Never more than half the queue: tbf lets through uncut any packet that fits both buckets,
+    // and one larger than the queue's limit is dropped whole (at 100 Mbit/s a 2 ms peak bucket
+    // over a 2 ms queue dropped every large GSO packet: goodput 0.03-0.5).
+    const uint32_t most = std::min(kGsoMaxBytes + frame, out.params.limit / 2);
+    out.params.mtu = std::clamp(by_time, kPeakBucketMinFrames * frame, most);
   }
   return out;
 }

@@ -33,7 +33,8 @@ inline constexpr double kDefaultMaxBurstMs = 20.0;
 // Mbit/s went from 0.89 to 0.95 of the rate.
 inline constexpr double kPeakRatio = 1.2;
 // The peak bucket: this long at the peak rate, at least 2 frames, and at most one GSO packet
-// (64 KiB) and a frame. tbf cuts every packet larger than a bucket into frames in software;
+// (64 KiB) and a frame, and half the queue (a packet that fits the buckets but not the queue
+// would be dropped whole). tbf cuts every packet larger than a bucket into frames in software;
 // with a 2-frame peak bucket at 500 Mbit/s that cost the sender's CPU a quarter of its goodput.
 inline constexpr double kPeakBucketMs = 2.0;
 inline constexpr uint32_t kPeakBucketMinFrames = 2;

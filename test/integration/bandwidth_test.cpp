@@ -54,8 +54,8 @@ constexpr uint64_t kContainerdBurst = 4294967295;  // what containerd sends (kub
 // The README's rule, written out independently of tbf_sizing.cpp: the queue holds latencyMs
 // at the rate (at least 8 frames); the bucket is the configured burst capped by the default
 // maxBurst (20 ms at the rate, at least the queue) and at least 2 frames; the peak rate is 1.2x
-// the rate through a peak bucket of 2 ms at the peak rate, between 2 frames and 64 KiB + a
-// frame.
+// the rate through a peak bucket of 2 ms at the peak rate, between 2 frames and the smaller of
+// 64 KiB + a frame and half the queue.
 cni::TbfParams expected_tbf(uint64_t rate_bits, uint64_t burst_bits, int mtu,
                             double latency_ms = bandwidth::kDefaultLatencyMs) {
   const uint64_t frame = static_cast<uint64_t>(mtu) + 14;
@@ -65,7 +65,8 @@ cni::TbfParams expected_tbf(uint64_t rate_bits, uint64_t burst_bits, int mtu,
   const uint64_t cap = std::max<uint64_t>(rate * 20 / 1000, limit);
   const uint64_t burst = std::max<uint64_t>(std::min<uint64_t>(burst_bits / 8, cap), 2 * frame);
   const auto peak = static_cast<uint64_t>(static_cast<double>(rate) * 1.2);
-  const uint64_t peak_bucket = std::clamp<uint64_t>(peak * 2 / 1000, 2 * frame, 65536 + frame);
+  const uint64_t peak_bucket =
+      std::clamp<uint64_t>(peak * 2 / 1000, 2 * frame, std::min(65536 + frame, limit / 2));
   return {.rate = rate,
           .burst = static_cast<uint32_t>(burst),
           .limit = static_cast<uint32_t>(limit),

@@ -106,7 +106,7 @@ TEST_CASE("bandwidth sizing: a queue in time, a capped bucket, a peak rate", "[b
   CHECK(t.params.limit == 25000);
   CHECK(t.params.burst == 250000);
   CHECK(t.params.peakrate == 15000000);
-  CHECK(t.params.mtu == 30000);  // 2 ms at the peak rate
+  CHECK(t.params.mtu == 12500);  // 2 ms at the peak rate (30000 B), but half the queue at most
   CHECK_THAT(t.note, Catch::Contains("burst 4294967295 bits capped to 2000000 bits"));
   // 10 Mbit/s: 2 ms would be 2500 B, fewer than 8 frames: the queue holds 8.
   t = bandwidth::size_tbf({10000000, 40000}, Sizing{});
@@ -123,11 +123,31 @@ TEST_CASE("bandwidth sizing: a queue in time, a capped bucket, a peak rate", "[b
                           Sizing{.latency_ms = 1, .max_burst = 400000, .mtu = 9000});
   CHECK(t.params.limit == 100000);
   CHECK(t.params.burst == 50000);
-  CHECK(t.params.mtu == 65536 + 9014);  // at most a GSO packet and a frame
+  CHECK(t.params.mtu == 50000);  // half the queue (a GSO packet and a frame would be 74550)
   CHECK_THAT(t.note, Catch::Contains("(maxBurst)"));
   // No peak rate where 1.2x the rate does not fit 32 bits.
   t = bandwidth::size_tbf({34359738360, 1000000}, Sizing{});
   CHECK(t.params.peakrate == 0);
+}
+
+TEST_CASE("bandwidth sizing: every packet tbf passes uncut fits the queue twice", "[bandwidth]") {
+  // A packet that fits the buckets is not cut; one larger than the queue is then dropped whole.
+  for (uint64_t mbit : {1, 8, 10, 33, 100, 250, 500, 1000, 10000, 25000}) {
+    for (uint64_t burst_ms : {1, 4, 100}) {
+      for (int mtu : {1500, 9000}) {
+        const uint64_t rate = mbit * 1000000;
+        auto t = bandwidth::size_tbf(
+            {rate, std::min<uint64_t>(rate / 1000 * burst_ms, 34359738359)},
+            {.latency_ms = bandwidth::kDefaultLatencyMs, .max_burst = std::nullopt, .mtu = mtu});
+        INFO(mbit << " Mbit/s, burst " << burst_ms << " ms, MTU " << mtu << ": "
+                  << cni::tbf_qdisc(1, t.params).str());
+        const uint32_t uncut =
+            t.params.peakrate ? std::min(t.params.burst, t.params.mtu) : t.params.burst;
+        CHECK(2 * std::min<uint32_t>(uncut, 65536 + mtu + 14) <= t.params.limit);
+        CHECK(t.params.burst >= 2 * static_cast<uint32_t>(mtu + 14));
+      }
+    }
+  }
 }
 
 TEST_CASE("bandwidth VF rates are whole Mbit/s, at least 1", "[bandwidth]") {
