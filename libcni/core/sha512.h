@@ -7,9 +7,8 @@
 
 namespace cni {
 
-// SHA-512 (FIPS 180-4). Names upstream derives from it must come out the same here: cnitool's
-// container IDs, the bandwidth plugin's ifb devices. Self-contained, so no executable needs a
-// crypto library.
+// SHA-512 (FIPS 180-4) through libcrypto's EVP. Names upstream derives from it must come out
+// the same here: cnitool's container IDs, the bandwidth plugin's ifb devices.
 std::array<uint8_t, 64> sha512(std::string_view data);
 
 // Lower-case hex of `bytes`.
