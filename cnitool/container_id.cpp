@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "cnitool/sha512.h"
+#include "libcni/core/sha512.h"
 
 namespace cni::tool {
 

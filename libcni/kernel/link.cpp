@@ -107,6 +107,7 @@ LinkInfo to_link_info(rtnl_link* l) {
   if (int32_t nsid = 0; rtnl_link_get_link_netnsid(l, &nsid) == 0) info.link_netnsid = nsid;
   info.master_index = rtnl_link_get_master(l);
   info.txqlen = rtnl_link_get_txqlen(l);
+  if (const char* alias = rtnl_link_get_ifalias(l)) info.alias = alias;
   if (info.kind == "macvlan" && rtnl_link_is_macvlan(l)) {
     info.macvlan_mode = macvlan_mode_from_kernel(rtnl_link_macvlan_get_mode(l));
   }
@@ -245,6 +246,17 @@ void create_veth(NlSocket& sock, const VethSpec& spec) {
   create_link(sock, attrs, kind);
 }
 
+void create_ifb(NlSocket& sock, const IfbSpec& spec) {
+  // ifb has no IFLA_INFO_DATA: the attributes every kind takes are all it has.
+  create_link(sock,
+              {.name = spec.name,
+               .mtu = spec.mtu,
+               .txqlen = spec.txqlen,
+               .netns_fd = spec.netns_fd,
+               .up = spec.up},
+              LinkKind{"ifb", {}});
+}
+
 // ---- settings ----
 
 namespace {
@@ -304,6 +316,11 @@ void set_link_mac(NlSocket& sock, const LinkRef& link, const MacAddress& mac) {
 void move_link_to_netns(NlSocket& sock, const LinkRef& link, int netns_fd) {
   change_link(sock, link, "failed to move link " + link.str() + " to another netns", 0, 0,
               [&](NlMessage& msg) { put_fd(msg, IFLA_NET_NS_FD, netns_fd); });
+}
+
+void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias) {
+  change_link(sock, link, "failed to set the alias of link " + link.str(), 0, 0,
+              [&](NlMessage& msg) { msg.put_string(IFLA_IFALIAS, alias); });
 }
 
 void delete_link(NlSocket& sock, const LinkRef& link) {

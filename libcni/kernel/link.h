@@ -47,6 +47,7 @@ struct LinkInfo {
   std::optional<int> link_netnsid{};
   int master_index = 0;  // IFLA_MASTER: the bridge/bond it is enslaved to
   uint32_t txqlen = 0;
+  std::string alias{};                        // IFLA_IFALIAS, "" when none
   std::optional<MacvlanMode> macvlan_mode{};  // when kind == "macvlan"
   // IFLA_PHYS_PORT_NAME and IFLA_PHYS_SWITCH_ID (hex), "" when the driver has none: a
   // switchdev representor of VF n is "pf0vf<n>" on its PF's switch (representor.h).
@@ -134,6 +135,17 @@ struct VethSpec {
 };
 void create_veth(NlSocket& sock, const VethSpec& spec);
 
+// An intermediate functional block: a device that only hands back what is redirected to it
+// (tc mirred), so a qdisc on it can shape traffic another device received.
+struct IfbSpec {
+  std::string name{};
+  int mtu = 0;  // 0: the default (1500)
+  std::optional<uint32_t> txqlen{};
+  std::optional<int> netns_fd{};
+  bool up = false;
+};
+void create_ifb(NlSocket& sock, const IfbSpec& spec);
+
 // ---- settings ----
 
 // An RTM_*LINK request addressed to `link`: an ifinfomsg with its index (and `ifi_flags` /
@@ -150,6 +162,9 @@ void set_link_mtu(NlSocket& sock, const LinkRef& link, int mtu);
 void set_link_mac(NlSocket& sock, const LinkRef& link, const MacAddress& mac);
 // Moves the device into another namespace (IFLA_NET_NS_FD). A name taken there is EEXIST.
 void move_link_to_netns(NlSocket& sock, const LinkRef& link, int netns_fd);
+// IFLA_IFALIAS (at most 255 bytes): a note on the device for whoever finds it
+// later (`ip link` shows it), e.g. which attachment made it.
+void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias);
 
 // Deleting a veth end deletes both; deleting a master deletes its macvlans.
 void delete_link(NlSocket& sock, const LinkRef& link);

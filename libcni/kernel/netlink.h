@@ -16,7 +16,9 @@ struct nl_cache;
 struct nl_cb;
 struct nl_msg;
 struct nl_sock;
+struct rtnl_act;
 struct rtnl_addr;
+struct rtnl_cls;
 struct rtnl_link;
 struct rtnl_neigh;
 struct rtnl_nexthop;
@@ -65,7 +67,9 @@ struct NlDeleter {
   void operator()(nl_cb* p) const noexcept;
   void operator()(nl_msg* p) const noexcept;
   void operator()(nl_sock* p) const noexcept;
+  void operator()(rtnl_act* p) const noexcept;  // one action (not a list)
   void operator()(rtnl_addr* p) const noexcept;
+  void operator()(rtnl_cls* p) const noexcept;
   void operator()(rtnl_link* p) const noexcept;
   void operator()(rtnl_neigh* p) const noexcept;
   void operator()(rtnl_nexthop* p) const noexcept;  // one not (yet) handed to a route
@@ -77,7 +81,9 @@ using NlPtr = std::unique_ptr<T, NlDeleter>;
 using NlAddrPtr = NlPtr<nl_addr>;
 using NlCachePtr = NlPtr<nl_cache>;
 using NlMsgPtr = NlPtr<nl_msg>;
+using RtnlActPtr = NlPtr<rtnl_act>;
 using RtnlAddrPtr = NlPtr<rtnl_addr>;
+using RtnlClsPtr = NlPtr<rtnl_cls>;
 using RtnlLinkPtr = NlPtr<rtnl_link>;
 using RtnlNeighPtr = NlPtr<rtnl_neigh>;
 using RtnlNexthopPtr = NlPtr<rtnl_nexthop>;

@@ -310,3 +310,114 @@ TEST_CASE("concurrency soak: sriov, 16 workers racing for 4 VFs, one holder at a
   CHECK(node.leases().empty());
   for (const auto& p : pods) CHECK(p->links() == std::set<std::string>{"lo"});
 }
+
+// bandwidth: 200 ADD/DEL cycles from 16 workers on 16 pods of one host netns, half of them veth
+// pods (shaped on the host end, ifb in the host netns), half veths whose peer is in a netns of
+// their own (shaped inside the pod, ifb there). While an attachment is live its ifb exists,
+// names it in its alias and belongs to no other live attachment; at the end no ifb, qdisc or
+// filter is left anywhere.
+TEST_CASE("concurrency soak: 200 bandwidth ADD/DEL cycles from 16 workers, no leftover", "[soak]") {
+  TempNetns host{"sbh"};
+  TempNetns wire{"sbw"};
+  const std::string network = unique_name("sbnet", 40);
+  std::vector<std::unique_ptr<TempNetns>> pods;
+  std::vector<std::string> host_ends;
+  for (int i = 0; i < kWorkers; ++i) {
+    pods.push_back(std::make_unique<TempNetns>("sbp"));
+    const bool on_host = i % 2 == 0;
+    const std::string end = unique_name(on_host ? "sbv" : "sbx");
+    sh_ok("ip -n " + pods.back()->name() + " link add net1 type veth peer name " + end + " netns " +
+          (on_host ? host.name() : wire.name()));
+    sh_ok("ip -n " + pods.back()->name() + " link set net1 up && ip -n " +
+          (on_host ? host.name() : wire.name()) + " link set " + end + " up");
+    host_ends.push_back(on_host ? end : "");
+  }
+  const std::set<std::string> host_links = host.links();
+  auto ifb_alias_of = [](const TempNetns& ns, const std::string& name) {
+    std::string out;
+    if (strait::test::sh("ip -n " + ns.name() + " -d link show " + name, &out) != 0) return out;
+    const size_t a = out.find("alias ");
+    return a == std::string::npos ? std::string() : out.substr(a + 6, out.find('\n', a) - a - 6);
+  };
+
+  // The live ifbs ("<netns>/<ifb>") and what went wrong, shared by the workers.
+  struct Ledger {
+    std::mutex mu;
+    std::set<std::string> live;
+    std::vector<std::string> failures;
+    void fail(std::string what) {
+      std::lock_guard lock(mu);
+      failures.push_back(std::move(what));
+    }
+    void claim(const std::string& key) {
+      std::lock_guard lock(mu);
+      if (!live.insert(key).second) failures.push_back(key + " used by two attachments");
+    }
+    void release(const std::string& key) {
+      std::lock_guard lock(mu);
+      live.erase(key);
+    }
+  } ledger;
+  std::atomic<int> next{0};
+  std::atomic<int> done{0};
+  auto fail = [&ledger](std::string what) { ledger.fail(std::move(what)); };
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      const TempNetns& pod = *pods[w];
+      const bool on_host = !host_ends[w].empty();
+      json prev = {{"cniVersion", "1.1.0"},
+                   {"interfaces", json::array({{{"name", "net1"}, {"sandbox", pod.path()}}})},
+                   {"ips", json::array()}};
+      while (next.fetch_add(1) < kCycles) {
+        const std::string cid = unique_name("soak", 40);
+        const json conf = {{"cniVersion", "1.1.0"}, {"name", network},
+                           {"type", "bandwidth"},   {"ingressRate", 8000000},
+                           {"ingressBurst", 80000}, {"egressRate", 8000000},
+                           {"egressBurst", 80000},  {"prevResult", prev}};
+        PluginRun add = run_plugin(bin("bandwidth"), plugin_env("ADD", cid, pod.path(), "net1"),
+                                   conf.dump(), host.name());
+        if (add.exit_code != 0) {
+          fail("ADD " + cid + " failed: " + add.out + add.err);
+          continue;
+        }
+        std::string ifb;
+        try {
+          ifb = add.json().at("interfaces").back().at("name").get<std::string>();
+        } catch (const std::exception&) {
+          fail("ADD " + cid + " printed no ifb: " + add.out);
+        }
+        const TempNetns& where = on_host ? host : pod;
+        const std::string key = where.name() + "/" + ifb;
+        ledger.claim(key);
+        const std::string alias = ifb_alias_of(where, ifb);
+        if (alias != "strait-bandwidth " + network + " " + cid + " net1") {
+          fail("ifb " + key + " of " + cid + " has alias \"" + alias + "\"");
+        }
+        ledger.release(key);
+        PluginRun del = run_plugin(bin("bandwidth"), plugin_env("DEL", cid, pod.path(), "net1"),
+                                   conf.dump(), host.name());
+        if (del.exit_code != 0) fail("DEL " + cid + " failed: " + del.out + del.err);
+        ++done;
+      }
+    });
+  }
+  for (auto& t : workers) t.join();
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  WARN("bandwidth: " << done.load() << " cycles in " << secs << " s");
+
+  for (const auto& f : ledger.failures) FAIL_CHECK(f);
+  CHECK(ledger.failures.empty());
+  CHECK(ledger.live.empty());
+  CHECK(done.load() == kCycles);
+  CHECK(host.links() == host_links);
+  CHECK(sh_ok("tc -n " + host.name() + " qdisc show").find("tbf") == std::string::npos);
+  CHECK(sh_ok("tc -n " + host.name() + " qdisc show").find("ingress") == std::string::npos);
+  for (const auto& p : pods) {
+    CHECK(p->links() == std::set<std::string>{"lo", "net1"});
+    CHECK(sh_ok("tc -n " + p->name() + " qdisc show dev net1").find("noqueue") !=
+          std::string::npos);
+    CHECK(sh_ok("tc -n " + p->name() + " qdisc show").find("tbf") == std::string::npos);
+  }
+}

@@ -694,6 +694,132 @@ TEST_CASE(
   }
 }
 
+namespace {
+
+// bandwidth's row: a chained plugin, so each kill gets a fresh pod netns whose net1 is a veth
+// with its peer in the host netns (what a first plugin such as ptp leaves), and the
+// prevResult that plugin would hand over.
+struct ShapedPod {
+  TempNetns pod{"fiw"};
+  std::string host_end = unique_name("fiv");
+  json prev;
+
+  explicit ShapedPod(const World& w) {
+    sh_ok("ip -n " + w.host.name() + " link add " + host_end + " type veth peer name net1 netns " +
+          pod.name());
+    sh_ok("ip -n " + w.host.name() + " link set " + host_end + " up && ip -n " + pod.name() +
+          " link set net1 up");
+    prev = {{"cniVersion", "1.1.0"},
+            {"interfaces",
+             json::array({{{"name", host_end}}, {{"name", "net1"}, {"sandbox", pod.path()}}})},
+            {"ips", json::array()}};
+  }
+
+  json conf(const World& w, bool with_prev = true) const {
+    json c = {{"cniVersion", "1.1.0"},  {"name", w.network},     {"type", "bandwidth"},
+              {"ingressRate", 8000000}, {"ingressBurst", 80000}, {"egressRate", 8000000},
+              {"egressBurst", 80000}};
+    if (with_prev) c["prevResult"] = prev;
+    return c;
+  }
+
+  // The qdiscs of the host end and of net1 (a veth's default root, noqueue, is not listed by
+  // `tc qdisc show` as anything else).
+  std::string qdiscs(const World& w) const {
+    return sh_ok("tc -n " + w.host.name() + " qdisc show dev " + host_end + "; tc -n " +
+                 pod.name() + " qdisc show dev net1");
+  }
+};
+
+std::set<std::string> ifbs(const World& w) {
+  std::set<std::string> out;
+  std::istringstream in(sh_ok("ip -n " + w.host.name() + " -o link show type ifb"));
+  for (std::string line; std::getline(in, line);) {
+    const size_t a = line.find(": ") + 2;
+    out.insert(line.substr(a, line.find(':', a) - a));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "fault injection: SIGKILL at every system call of bandwidth ADD then DEL and GC leave "
+    "nothing",
+    "[fault][sweep]") {
+  World w;
+  const FaultTarget t{
+      "bandwidth", {}, true, 0, {"sendmsg", "recvmsg", "socket", "setns", "openat"}};
+  auto run = [&](const std::string& verb, const ShapedPod& p, const std::string& cid,
+                 bool with_prev) {
+    return run_plugin(bin("bandwidth"), plugin_env(verb, cid, p.pod.path(), "net1"),
+                      p.conf(w, with_prev).dump(), w.host.name());
+  };
+  // A bystander attachment whose ifb GC must keep.
+  ShapedPod bystander(w);
+  const std::string bystander_cid = unique_name("bystander", 40);
+  REQUIRE(run("ADD", bystander, bystander_cid, true).exit_code == 0);
+  const std::set<std::string> kept = ifbs(w);
+  REQUIRE(kept.size() == 1);
+
+  int kills = 0;
+  for (const std::string& syscall : t.syscalls) {
+    int total = 0;
+    {
+      ShapedPod p(w);
+      const std::string cid = unique_name("count", 40);
+      TempDir out{"strait-strace"};
+      const std::string log = out.path() + "/log";
+      cni::ExecResult r = cni::spawn(traced_argv(w, t, syscall, log, {}),
+                                     traced_env(cid, p.pod.path()), p.conf(w).dump());
+      INFO(r.out << r.err);
+      REQUIRE(r.exit_code == 0);
+      std::ifstream in(log);
+      for (std::string l; std::getline(in, l);) total += l.rfind(syscall + "(", 0) == 0;
+      REQUIRE(run("DEL", p, cid, true).exit_code == 0);
+    }
+    WARN("bandwidth: " << syscall << " x" << total);
+    for (int k = 1; k <= total; ++k) {
+      INFO("bandwidth: SIGKILL on entry to " << syscall << " #" << k << " of " << total);
+      ShapedPod p(w);
+      const std::string cid = unique_name("killed", 40);
+      const std::string clean = p.qdiscs(w);
+      cni::ExecResult killed = cni::spawn(
+          traced_argv(w, t, syscall, "/dev/null",
+                      {"-e", "inject=" + syscall + ":signal=KILL:when=" + std::to_string(k)}),
+          traced_env(cid, p.pod.path()), p.conf(w).dump());
+      INFO("killed ADD: " << killed.out << killed.err);
+      if (!(killed.exit_code == 0 && kSanitized)) REQUIRE(killed.exit_code == 137);
+      ++kills;
+      wait_for_orphans(cid);
+
+      // The runtime's DEL (no prevResult: ADD never returned one), then GC.
+      PluginRun del = run("DEL", p, cid, false);
+      INFO("DEL: " << del.out << del.err);
+      REQUIRE(del.exit_code == 0);
+      json gc = p.conf(w, false);
+      gc["cni.dev/valid-attachments"] =
+          json::array({{{"containerID", bystander_cid}, {"ifname", "net1"}}});
+      PluginRun g =
+          run_plugin(bin("bandwidth"), plugin_env("GC", "", "", ""), gc.dump(), w.host.name());
+      INFO("GC: " << g.out << g.err);
+      REQUIRE(g.exit_code == 0);
+      CHECK(ifbs(w) == kept);
+      CHECK(p.qdiscs(w) == clean);
+
+      // The same pod is shaped on a retry and unshaped again.
+      PluginRun again = run("ADD", p, cid, true);
+      INFO("retry ADD: " << again.out << again.err);
+      REQUIRE(again.exit_code == 0);
+      CHECK(ifbs(w).size() == kept.size() + 1);
+      REQUIRE(run("DEL", p, cid, true).exit_code == 0);
+      CHECK(ifbs(w) == kept);
+      CHECK(p.qdiscs(w) == clean);
+    }
+  }
+  WARN("bandwidth: " << kills << " kill points");
+}
+
 // macvlan starts a store-only IPAM's ADD on a second thread (cni::EarlyIpamAdd::start). When
 // no thread can be made (clone3 fails with EAGAIN, as in a full pids cgroup), ADD must fail
 // with an error that says so and leave nothing: its rollback (the IPAM DEL registered before

@@ -54,6 +54,8 @@ struct Target {
   // sriov: the sriov-fakepf fixture on a fake PF "svpf0" (under @DATADIR@/sys, so the
   // comparison covers its VF settings) whose VF 0 (0000:af:02.0) is the veth "svvf0".
   bool fake_pf = false;
+  // A chained plugin's pod: net1 in the pod netns is a veth whose peer is in the host netns.
+  bool veth_pod = false;
 };
 
 std::string binary(const Target& t) {
@@ -111,6 +113,20 @@ std::vector<Target> targets() {
         {"sysfsRoot", "@DATADIR@/sys"},
         {"ipam", host_local_ipam()}},
        /*fake_pf=*/true},
+      {"bandwidth",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "bandwidth"},
+        {"ingressRate", 8000000},
+        {"ingressBurst", 80000},
+        {"egressRate", 8000000},
+        {"egressBurst", 80000},
+        {"prevResult",
+         {{"cniVersion", "1.1.0"},
+          {"interfaces", json::array({{{"name", "bwh0"}}, {{"name", "net1"}, {"sandbox", "pod"}}})},
+          {"ips", json::array()}}}},
+       /*fake_pf=*/false,
+       /*veth_pod=*/true},
   };
 }
 
@@ -228,6 +244,11 @@ struct Scene {
   explicit Scene(const Target& t) {
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
+    if (t.veth_pod) {
+      sh_ok("ip -n " + host.name() + " link add bwh0 type veth peer name net1 netns " + pod.name());
+      sh_ok("ip -n " + host.name() + " link set bwh0 up && ip -n " + pod.name() +
+            " link set net1 up");
+    }
     fs::create_directory(data_dir);
     if (t.fake_pf) {
       sh_ok("ip -n " + host.name() + " link add svpf0 type veth peer name svpfp");

@@ -346,3 +346,111 @@ TEST_CASE("multus-style delegation: sriov, net1 and net2 on two VFs, DEL without
   CHECK(node.state_files().empty());
   CHECK(node.leases().empty());
 }
+
+// A NetworkAttachmentDefinition holding a conflist, our macvlan then our bandwidth: multus runs
+// it through libcni, so bandwidth gets the macvlan's result as prevResult on ADD, its limits
+// as runtimeConfig.bandwidth (the NAD declares the capability; the pod's annotations fill it),
+// and DEL comes in reverse order from multus' cache (0.3.1: no prevResult), with the netns
+// gone, dead or alive, and repeated. The macvlan pod has no host end: bandwidth shapes it inside
+// the pod, and nothing of it may be left.
+TEST_CASE("multus-style delegation of a conflist: macvlan + bandwidth on net1 and net2",
+          "[multus]") {
+  const Target macvlan = targets()[0];  // macvlan + host-local
+  Node node;
+  TempNetns pod{"mup"};
+  const std::string cid = unique_name("multusbw", 40);
+  struct Attachment {
+    std::string ifname, network, prefix, mac, ip, args;
+    json macvlan_conf, bandwidth_conf;
+  };
+  std::vector<Attachment> atts = {{"net1",
+                                   unique_name("mubw1", 40),
+                                   "198.51.100",
+                                   "02:00:00:4d:01:01",
+                                   "198.51.100.51",
+                                   "",
+                                   {},
+                                   {}},
+                                  {"net2",
+                                   unique_name("mubw2", 40),
+                                   "203.0.113",
+                                   "02:00:00:4d:01:02",
+                                   "203.0.113.52",
+                                   "",
+                                   {},
+                                   {}}};
+  const json limits = {{"ingressRate", 8000000},
+                       {"ingressBurst", 4294967295u},
+                       {"egressRate", 4000000},
+                       {"egressBurst", 4294967295u}};
+  for (auto& a : atts) {
+    a.macvlan_conf = node.nad(macvlan, a.network, a.prefix, a.mac, a.ip);
+    a.bandwidth_conf = {{"cniVersion", "0.3.1"},
+                        {"name", a.network},
+                        {"type", "bandwidth"},
+                        {"deviceID", "0000:00:00.0"},
+                        {"capabilities", {{"bandwidth", true}}},
+                        {"runtimeConfig", {{"bandwidth", limits}}}};
+    a.args = k8s_args(cid, "MAC=" + a.mac + ";IP=" + a.ip);
+    PluginRun m =
+        node.call(macvlan, "ADD", pod.path(), cid, a.ifname, a.args, a.macvlan_conf.dump());
+    INFO("macvlan ADD " << a.ifname << ": " << m.out << m.err);
+    REQUIRE(m.exit_code == 0);
+    json with_prev = a.bandwidth_conf;
+    with_prev["prevResult"] = m.json();
+    PluginRun b = run_plugin(bin("bandwidth"), plugin_env("ADD", cid, pod.path(), a.ifname, a.args),
+                             with_prev.dump(), node.host.name());
+    INFO("bandwidth ADD " << a.ifname << ": " << b.out << b.err);
+    REQUIRE(b.exit_code == 0);
+    json res = b.json();
+    CHECK(res.at("cniVersion") == "0.3.1");
+    CHECK(res.at("ips").at(0).at("address") == a.ip + "/24");
+    const json& ifb = res.at("interfaces").back();
+    CHECK(ifb.at("sandbox") == pod.path());
+    CHECK(pod.exec("tc qdisc show dev " + a.ifname).find("tbf 1: root") != std::string::npos);
+    CHECK(pod.exec("tc qdisc show dev " + ifb.at("name").get<std::string>()).find("tbf 1:") !=
+          std::string::npos);
+  }
+  CHECK(node.held().size() == 2);
+  CHECK(pod.links().size() == 5);  // lo, net1, net2 and their ifbs
+  const std::set<std::string> host_links = node.host.links();
+
+  auto del_all = [&](const std::string& netns, const std::string& what) {
+    for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
+      PluginRun b = run_plugin(bin("bandwidth"), plugin_env("DEL", cid, netns, a->ifname, a->args),
+                               a->bandwidth_conf.dump(), node.host.name());
+      INFO("bandwidth DEL " << a->ifname << " " << what << ": " << b.out << b.err);
+      CHECK(b.exit_code == 0);
+      PluginRun m =
+          node.call(macvlan, "DEL", netns, cid, a->ifname, a->args, a->macvlan_conf.dump());
+      INFO("macvlan DEL " << a->ifname << " " << what << ": " << m.out << m.err);
+      CHECK(m.exit_code == 0);
+    }
+  };
+  SECTION("the pod netns is gone: DEL with CNI_NETNS empty") {
+    pod.remove();
+    del_all("", "without netns");
+  }
+  SECTION("the pod netns is gone: DEL naming the deleted netns, twice") {
+    const std::string dead = pod.path();
+    pod.remove();
+    del_all(dead, "with a dead netns");
+    del_all(dead, "with a dead netns, again");
+  }
+  SECTION("the pod is alive: DEL removes the shaping and the links, then again") {
+    for (const auto& a : atts) {
+      PluginRun b =
+          run_plugin(bin("bandwidth"), plugin_env("DEL", cid, pod.path(), a.ifname, a.args),
+                     a.bandwidth_conf.dump(), node.host.name());
+      INFO(b.out << b.err);
+      REQUIRE(b.exit_code == 0);
+      CHECK(pod.exec("tc qdisc show dev " + a.ifname).find("tbf") == std::string::npos);
+    }
+    CHECK(pod.links() == std::set<std::string>{"lo", "net1", "net2"});
+    del_all(pod.path(), "alive");
+    del_all(pod.path(), "alive, again");
+    CHECK(pod.links() == std::set<std::string>{"lo"});
+  }
+  CHECK(node.held().empty());
+  CHECK(node.host.links() == host_links);
+}

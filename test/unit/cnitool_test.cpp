@@ -16,9 +16,9 @@
 #include "cnitool/network_list.h"
 #include "cnitool/result_cache.h"
 #include "cnitool/runner.h"
-#include "cnitool/sha512.h"
 #include "libcni/core/base64.h"
 #include "libcni/core/error.h"
+#include "libcni/core/sha512.h"
 #include "libcni/process/invoke.h"
 
 namespace {
@@ -132,8 +132,8 @@ cni::tool::RuntimeConf make_rt() {
 
 TEST_CASE("sha512 matches FIPS 180-4 test vectors", "[cnitool]") {
   auto hex = [](std::string_view s) {
-    auto d = cni::tool::sha512(s);
-    return cni::tool::to_hex(d.data(), d.size());
+    auto d = cni::sha512(s);
+    return cni::to_hex(d.data(), d.size());
   };
   CHECK(hex("") ==
         "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce"

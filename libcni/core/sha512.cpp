@@ -1,11 +1,11 @@
-#include "cnitool/sha512.h"
+#include "libcni/core/sha512.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <stdexcept>
 
-namespace cni::tool {
+namespace cni {
 
 std::array<uint8_t, 64> sha512(std::string_view data) {
   // Without this, first use loads the system's openssl.cnf, which may activate provider
@@ -16,7 +16,7 @@ std::array<uint8_t, 64> sha512(std::string_view data) {
   if (EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha512(), nullptr) != 1 ||
       len != out.size()) {
     // Only an allocation failure inside libcrypto gets here.
-    throw std::runtime_error("SHA-512 of the netns path failed in libcrypto");
+    throw std::runtime_error("SHA-512 failed in libcrypto");
   }
   return out;
 }
@@ -32,4 +32,4 @@ std::string to_hex(const uint8_t* bytes, size_t n) {
   return s;
 }
 
-}  // namespace cni::tool
+}  // namespace cni
