@@ -96,6 +96,7 @@ LinkInfo to_link_info(rtnl_link* l) {
   if (int32_t nsid = 0; rtnl_link_get_link_netnsid(l, &nsid) == 0) info.link_netnsid = nsid;
   info.master_index = rtnl_link_get_master(l);
   info.txqlen = rtnl_link_get_txqlen(l);
+  if (const char* alias = rtnl_link_get_ifalias(l)) info.alias = alias;
   if (info.kind == "macvlan" && rtnl_link_is_macvlan(l)) {
     info.macvlan_mode = macvlan_mode_from_kernel(rtnl_link_macvlan_get_mode(l));
   }
@@ -104,7 +105,7 @@ LinkInfo to_link_info(rtnl_link* l) {
 
 }  // namespace
 
-std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link) {
+RtnlLinkPtr find_rtnl_link(NlSocket& sock, const LinkRef& link) {
   check_ref(link);
   rtnl_link* raw = nullptr;
   const int rc = sock.call([&](nl_sock* s) {
@@ -113,8 +114,13 @@ std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link) {
   });
   RtnlLinkPtr obj(raw);
   // The kernel answers ENODEV; libnl turns it into NLE_NODEV (older: NLE_OBJ_NOTFOUND).
-  if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND) return std::nullopt;
+  if (rc == -NLE_NODEV || rc == -NLE_OBJ_NOTFOUND) return RtnlLinkPtr();
   if (rc < 0) throw sock.error("failed to find link " + link.str(), rc);
+  return obj;
+}
+
+std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link) {
+  RtnlLinkPtr obj = find_rtnl_link(sock, link);
   if (!obj) return std::nullopt;
   return to_link_info(obj.get());
 }
@@ -272,6 +278,11 @@ void set_link_mtu(NlSocket& sock, const LinkRef& link, int mtu) {
 void set_link_mac(NlSocket& sock, const LinkRef& link, const MacAddress& mac) {
   change_link(sock, link, "failed to set MAC of link " + link.str() + " to " + mac.str(), 0, 0,
               [&](NlMessage& msg) { put_mac(msg, IFLA_ADDRESS, mac); });
+}
+
+void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias) {
+  change_link(sock, link, "failed to set alias of link " + link.str(), 0, 0,
+              [&](NlMessage& msg) { msg.put_string(IFLA_IFALIAS, alias); });
 }
 
 void move_link_to_netns(NlSocket& sock, const LinkRef& link, int netns_fd) {

@@ -48,6 +48,7 @@ struct LinkInfo {
   int master_index = 0;  // IFLA_MASTER: the bridge/bond it is enslaved to
   uint32_t txqlen = 0;
   std::optional<MacvlanMode> macvlan_mode{};  // when kind == "macvlan"
+  std::string alias{};                        // IFLA_IFALIAS; "" when unset
 };
 
 // Names a device by index or by name, for the verbs below. Implicit on purpose: verbs take
@@ -68,6 +69,9 @@ struct LinkRef {
 // Lookup. find_link gives nullopt for a missing device; get_link throws NetlinkError
 // `failed to find link "eth0": No such device`.
 std::optional<LinkInfo> find_link(NlSocket& sock, const LinkRef& link);
+// The kernel's own object of the device (null when there is none), for readers of a kind's
+// attributes through libnl (vxlan_link.h). Throws as find_link does.
+RtnlLinkPtr find_rtnl_link(NlSocket& sock, const LinkRef& link);
 LinkInfo get_link(NlSocket& sock, const LinkRef& link);
 std::vector<LinkInfo> list_links(NlSocket& sock);
 // The index of `link`, asking the kernel only when the ref has just a name.
@@ -135,6 +139,9 @@ void set_link_up(NlSocket& sock, const LinkRef& link);
 void set_link_down(NlSocket& sock, const LinkRef& link);
 void set_link_mtu(NlSocket& sock, const LinkRef& link, int mtu);
 void set_link_mac(NlSocket& sock, const LinkRef& link, const MacAddress& mac);
+// IFLA_IFALIAS (`ip link set X alias ...`, at most 255 bytes): a note the kernel keeps with
+// the device, e.g. the attachment a host-side device belongs to, so GC can tell whose it is.
+void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias);
 // Moves the device into another namespace (IFLA_NET_NS_FD). A name taken there is EEXIST.
 void move_link_to_netns(NlSocket& sock, const LinkRef& link, int netns_fd);
 
