@@ -82,7 +82,7 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
 
 cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, cni::NlSocket& host,
                                cni::NlSocket& pod_sock, const PodVeth& veth,
-                               const cni::Result& ipam) {
+                               const cni::Result& ipam, const std::vector<cni::IpNet>& pools) {
   const cni::Env& env = args.env;
   const bool v4 = has_family(ipam, AF_INET);
   const bool v6 = has_family(ipam, AF_INET6);
@@ -125,9 +125,15 @@ cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, 
     result.ips.push_back(c);
   }
   // The IPAM's routes of each family the pod has, via the link-local gateway; a default
-  // route when it gives none for a family.
+  // route when it gives none for a family, or, when the pod has a default route of that
+  // family already (this is a second network, as multus attaches them), a route to each of
+  // the overlay's pools.
+  const auto pod_routes = cni::list_routes(pod_sock, AF_UNSPEC);
   for (int family : {AF_INET, AF_INET6}) {
     if (!has_family(ipam, family)) continue;
+    const bool has_default = std::any_of(pod_routes.begin(), pod_routes.end(), [&](const auto& r) {
+      return r.dst.ip.family() == family && r.dst.prefix == 0;
+    });
     bool any = false;
     for (const auto& r : ipam.routes) {
       if (r.dst.ip.family() != family) continue;
@@ -136,7 +142,15 @@ cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, 
       result.routes.push_back(route);
       any = true;
     }
-    if (!any) {
+    if (!any && has_default) {
+      for (const auto& pool : pools) {
+        if (pool.ip.family() != family) continue;
+        cni::Route route;
+        route.dst = pool;
+        route.gw = pod_gateway(family);
+        result.routes.push_back(route);
+      }
+    } else if (!any) {
       cni::Route route;
       route.dst = cni::IpNet::parse(family == AF_INET ? "0.0.0.0/0" : "::/0");
       route.gw = pod_gateway(family);

@@ -57,11 +57,13 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
 // Configures both ends with the IPAM result (its addresses become /32 and /128, its gateways
 // are replaced by the link-local ones) and returns the plugin's result: interfaces [host
 // veth, pod interface], ips on the pod interface, default routes (or the IPAM's routes) via
-// the link-local gateways. The host-side sysctls: proxy_arp and proxy_delay 0 on the host
-// veth; with IPv6 also proxy_ndp and accept_dad 0 there, and the proxy entry for fe80::1.
+// the link-local gateways; when the pod has a default route of a family already (a second
+// network), routes to `pools` (the overlay's CIDRs) instead of a default one. The host-side
+// sysctls: proxy_arp and proxy_delay 0 on the host veth; with IPv6 also proxy_ndp and accept_dad 0
+// there, and the proxy entry for fe80::1.
 cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, cni::NlSocket& host,
                                cni::NlSocket& pod_sock, const PodVeth& veth,
-                               const cni::Result& ipam);
+                               const cni::Result& ipam, const std::vector<cni::IpNet>& pools);
 
 // DEL's kernel half: the host veth (which takes the pod end and the host routes with it) and
 // a temporary pod end a killed ADD left. A missing netns or link is success; a device of the

@@ -6,6 +6,7 @@
 #include <string>
 #include <system_error>
 
+#include "ipam/address_request.h"
 #include "ipam/global/store_factory.h"
 #include "libcni/core/error.h"
 #include "libcni/core/rollback.h"
@@ -60,6 +61,9 @@ overlay::PodSideSpec pod_side_spec(int mtu) { return {kHostPrefix, kTempPrefix, 
 cni::Result cmd_add(const cni::CmdArgs& args) {
   const cni::Env& env = args.env;
   const VxlanConfig cfg = parse_config(args.conf, args.environ);
+  // The addresses asked for are global-ipam's to check, but a malformed one must fail before
+  // this ADD makes node state (the device, the store's first files), not after.
+  ipam::parse_address_requests(args.conf, env);
   const cni::Netns pod = open_pod_netns(env.netns);
   cni::NlSocket host;
   cni::NlSocket pod_sock = cni::NlSocket::in(pod);
@@ -111,7 +115,9 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
     if (ipam.ips.empty()) {
       throw Error(cni::kErrInternal, "IPAM plugin global-ipam returned no IP addresses");
     }
-    cni::Result result = overlay::configure_pod_side(args, pod, host, pod_sock, veth, ipam);
+    std::vector<cni::IpNet> pools;
+    for (const auto& p : cfg.overlay.ipam.pools) pools.push_back(p.layout.pool());
+    cni::Result result = overlay::configure_pod_side(args, pod, host, pod_sock, veth, ipam, pools);
     if (!args.conf.dns.empty()) result.dns = args.conf.dns;
 
     std::vector<cni::IpAddress> ips;
