@@ -90,6 +90,13 @@ std::vector<Target> targets() {
         {"name", "@NETWORK@"},
         {"type", "macvlan"},
         {"ipam", global_ipam_ipam()}}},
+      // mst0 (198.51.100.1/24) is the underlay.
+      {"vxlan",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "vxlan"},
+        {"underlayInterface", "mst0"},
+        {"ipam", global_ipam_ipam()}}},
   };
 }
 
@@ -195,6 +202,7 @@ struct Scene {
   Scene() {
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
+    sh_ok("ip -n " + host.name() + " addr add 198.51.100.1/24 dev mst0");  // vxlan's underlay
     fs::create_directory(data_dir);
   }
 };
