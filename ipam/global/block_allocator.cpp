@@ -506,9 +506,11 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   } clear_prefetched{prefetched_};
   try {
     for (const auto& [family, req] : wanted) {
-      auto held_it = std::find_if(held_now.begin(), held_now.end(), [&](const Assignment& a) {
-        return a.ip.family() == family && pool_named(a.pool);
-      });
+      // A copy of the binding: clang before 16 cannot capture a structured binding.
+      auto held_it =
+          std::find_if(held_now.begin(), held_now.end(), [&, want = family](const Assignment& a) {
+            return a.ip.family() == want && pool_named(a.pool);
+          });
       if (held_it != held_now.end()) {
         if (req && req->ip != held_it->ip) {
           throw request_unavailable(

@@ -356,8 +356,9 @@ cni::ExecResult add_killed_at(const World& w, const FaultTarget& t, const std::s
 }
 
 // A sanitizer runtime makes system calls of its own, so their number varies a little from run
-// to run.
-#if defined(__SANITIZE_ADDRESS__)
+// to run. CMake defines STRAIT_SANITIZE in a sanitizer build, with either compiler (clang has
+// no __SANITIZE_ADDRESS__).
+#if defined(STRAIT_SANITIZE)
 constexpr bool kSanitized = true;
 #else
 constexpr bool kSanitized = false;
@@ -391,110 +392,133 @@ int count_calls(const World& w, const FaultTarget& t, const std::string& syscall
   return n;
 }
 
-}  // namespace
-
-TEST_CASE("fault injection: SIGKILL at every system call of ADD then DEL and GC leave nothing",
-          "[fault][sweep]") {
-  for (const FaultTarget& t : kTargets) {
-    const std::string what = describe(t);
-    auto started = std::chrono::steady_clock::now();
-    World w(t.ipam, t.conf_type);
-    // A bystander attachment that GC must keep.
-    TempNetns bystander_ns{"fib"};
-    const std::string bystander = unique_name("bystander", 40);
-    auto add_bystander = [&] {
-      PluginRun by = w.run(t.executable, "ADD", bystander_ns.path(), bystander, w.conf());
-      INFO(what << ": bystander ADD: " << by.out << by.err);
-      REQUIRE(by.exit_code == 0);
-    };
+// The sweep of one kTargets row: kills `t` at every call of each of its system calls.
+void sweep(const FaultTarget& t) {
+  const std::string what = describe(t);
+  auto started = std::chrono::steady_clock::now();
+  World w(t.ipam, t.conf_type);
+  // A bystander attachment that GC must keep.
+  TempNetns bystander_ns{"fib"};
+  const std::string bystander = unique_name("bystander", 40);
+  auto add_bystander = [&] {
+    PluginRun by = w.run(t.executable, "ADD", bystander_ns.path(), bystander, w.conf());
+    INFO(what << ": bystander ADD: " << by.out << by.err);
+    REQUIRE(by.exit_code == 0);
+  };
+  add_bystander();
+  const std::set<std::string> kept = w.leases();
+  REQUIRE(kept.size() == 1);
+  const std::set<std::string> host_links = w.host.links();
+  // global-ipam rows with a fresh store per kill: a new store with the bystander only.
+  auto reset = [&] {
+    if (!t.ipam.fresh_store) return;
+    w.fresh_store();
     add_bystander();
-    const std::set<std::string> kept = w.leases();
-    REQUIRE(kept.size() == 1);
-    const std::set<std::string> host_links = w.host.links();
-    // global-ipam rows with a fresh store per kill: a new store with the bystander only.
-    auto reset = [&] {
-      if (!t.ipam.fresh_store) return;
-      w.fresh_store();
-      add_bystander();
-      REQUIRE(w.leases() == kept);
-    };
+    REQUIRE(w.leases() == kept);
+  };
 
-    int kills = 0;
-    int missed = 0;       // kill points past the end of this run's calls
-    int child_kills = 0;  // follow: kills that hit the IPAM child
-    for (const std::string& syscall : t.syscalls) {
-      int total;
-      {
-        reset();
-        TempNetns pod{"fic"};
-        std::string cid = unique_name("count", 40);
-        total = count_calls(w, t, syscall, pod.path(), cid);
-        REQUIRE(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
+  int kills = 0;
+  int missed = 0;       // kill points past the end of this run's calls
+  int child_kills = 0;  // follow: kills that hit the IPAM child
+  for (const std::string& syscall : t.syscalls) {
+    int total;
+    {
+      reset();
+      TempNetns pod{"fic"};
+      std::string cid = unique_name("count", 40);
+      total = count_calls(w, t, syscall, pod.path(), cid);
+      REQUIRE(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
+    }
+    // The kill points tried, in the test log (ctest --output-on-failure -V shows them).
+    WARN(what << ": " << syscall << " x" << total);
+    for (int k = 1; k <= total; ++k) {
+      INFO(what << ": SIGKILL on entry to " << syscall << " #" << k << " of " << total);
+      reset();
+      TempNetns pod{"fip"};
+      const std::string cid = unique_name("killed", 40);
+      cni::ExecResult killed = add_killed_at(w, t, syscall, k, pod.path(), cid);
+      const int rc = killed.exit_code;
+      INFO("killed ADD: " << killed.out << killed.err);
+      wait_for_orphans(cid);
+      // 137: killed (with follow, in any thread of the plugin). 1, with follow only: the IPAM
+      // child was killed and the plugin failed (naming the delegate and its status) and
+      // rolled back. 0: the k-th call did not come in this run, which only threads (follow)
+      // or a sanitizer runtime's own calls can cause.
+      if (rc == 1 && t.follow) {
+        json error;
+        REQUIRE_NOTHROW(error = json::parse(killed.out));
+        CHECK(error.value("msg", "").find("\"" + t.ipam.type + "\" failed (exit status 137") !=
+              std::string::npos);
+        ++child_kills;
+      } else if (rc == 0 && (t.follow || kSanitized)) {
+        ++missed;
+        WARN(what << ": " << syscall << " #" << k << " of " << total << " did not come");
+      } else {
+        REQUIRE(rc == 137);
       }
-      // The kill points tried, in the test log (ctest --output-on-failure -V shows them).
-      WARN(what << ": " << syscall << " x" << total);
-      for (int k = 1; k <= total; ++k) {
-        INFO(what << ": SIGKILL on entry to " << syscall << " #" << k << " of " << total);
-        reset();
-        TempNetns pod{"fip"};
-        const std::string cid = unique_name("killed", 40);
-        cni::ExecResult killed = add_killed_at(w, t, syscall, k, pod.path(), cid);
-        const int rc = killed.exit_code;
-        INFO("killed ADD: " << killed.out << killed.err);
-        wait_for_orphans(cid);
-        // 137: killed (with follow, in any thread of the plugin). 1, with follow only: the IPAM
-        // child was killed and the plugin failed (naming the delegate and its status) and
-        // rolled back. 0: the k-th call did not come in this run, which only threads (follow)
-        // or a sanitizer runtime's own calls can cause.
-        if (rc == 1 && t.follow) {
-          json error;
-          REQUIRE_NOTHROW(error = json::parse(killed.out));
-          CHECK(error.value("msg", "").find("\"" + t.ipam.type + "\" failed (exit status 137") !=
-                std::string::npos);
-          ++child_kills;
-        } else if (rc == 0 && (t.follow || kSanitized)) {
-          ++missed;
-          WARN(what << ": " << syscall << " #" << k << " of " << total << " did not come");
-        } else {
-          REQUIRE(rc == 137);
-        }
-        ++kills;
+      ++kills;
 
-        PluginRun del = w.run(t.executable, "DEL", pod.path(), cid, w.conf());
-        INFO("DEL: " << del.out << del.err);
-        REQUIRE(del.exit_code == 0);
-        PluginRun gc = w.gc(t.executable, {bystander});
-        INFO("GC: " << gc.out << gc.err);
-        REQUIRE(gc.exit_code == 0);
+      PluginRun del = w.run(t.executable, "DEL", pod.path(), cid, w.conf());
+      INFO("DEL: " << del.out << del.err);
+      REQUIRE(del.exit_code == 0);
+      PluginRun gc = w.gc(t.executable, {bystander});
+      INFO("GC: " << gc.out << gc.err);
+      REQUIRE(gc.exit_code == 0);
 
-        CHECK(w.leases() == kept);
+      CHECK(w.leases() == kept);
+      CHECK(w.index_mentions(cid).empty());
+      CHECK(w.host.links() == host_links);
+      if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo"});
+
+      // The same pod comes up on a retry and goes away again.
+      PluginRun again = w.run(t.executable, "ADD", pod.path(), cid, w.conf());
+      INFO("retry ADD: " << again.out << again.err);
+      REQUIRE(again.exit_code == 0);
+      CHECK(w.leases().size() == kept.size() + 1);
+      if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo", "net1"});
+      REQUIRE(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
+      CHECK(w.leases() == kept);
+      if (w.global()) {
+        // Nothing half-done is left either: no handle record without its address, no index
+        // entry without its block, no block without its index entry or owner.
         CHECK(w.index_mentions(cid).empty());
-        CHECK(w.host.links() == host_links);
-        if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo"});
-
-        // The same pod comes up on a retry and goes away again.
-        PluginRun again = w.run(t.executable, "ADD", pod.path(), cid, w.conf());
-        INFO("retry ADD: " << again.out << again.err);
-        REQUIRE(again.exit_code == 0);
-        CHECK(w.leases().size() == kept.size() + 1);
-        if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo", "net1"});
-        REQUIRE(w.run(t.executable, "DEL", pod.path(), cid, w.conf()).exit_code == 0);
-        CHECK(w.leases() == kept);
-        if (w.global()) {
-          // Nothing half-done is left either: no handle record without its address, no index
-          // entry without its block, no block without its index entry or owner.
-          CHECK(w.index_mentions(cid).empty());
-          CHECK(w.store_problems() == json::array());
-        }
+        CHECK(w.store_problems() == json::array());
       }
     }
-    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    WARN(what << ": " << kills << " kill points in " << secs << " s, " << missed
-              << " did not come, " << child_kills << " hit the IPAM child");
-    CHECK(missed * 10 <= kills);
-    if (t.follow) CHECK(child_kills > 0);
   }
+  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WARN(what << ": " << kills << " kill points in " << secs << " s, " << missed << " did not come, "
+            << child_kills << " hit the IPAM child");
+  CHECK(missed * 10 <= kills);
+  if (t.follow) CHECK(child_kills > 0);
 }
+
+// Each kTargets row is a test case of its own, named after the row, so that ctest (which
+// gets one test per test case from catch_discover_tests) runs the rows in parallel; a
+// generator or a loop would make them one serial test. A new row gets its test case here.
+class SweepRow : public Catch::ITestInvoker {
+ public:
+  explicit SweepRow(const FaultTarget& t) : target_(t) {}
+  void invoke() const override { sweep(target_); }
+
+ private:
+  const FaultTarget& target_;
+};
+
+// Catch's registry copies the name and the tags; it owns the invoker. Two rows with the same
+// description fail every run of the binary ("already defined").
+[[maybe_unused]] const bool kSweepRowsRegistered = [] {
+  for (const FaultTarget& t : kTargets) {
+    Catch::AutoReg(new SweepRow(t), Catch::SourceLineInfo(__FILE__, __LINE__), "",
+                   Catch::NameAndTags{"fault injection: SIGKILL at every system call of ADD "
+                                      "then DEL and GC leave nothing: " +
+                                          describe(t),
+                                      "[fault][sweep]"});
+  }
+  return true;
+}();
+
+}  // namespace
 
 TEST_CASE("fault injection: lifecycle misuse by a runtime", "[fault]") {
   std::set<std::string> seen;

@@ -155,8 +155,10 @@ TEST_CASE("address states: tentative during DAD, dadfailed when the peer has it"
   auto v4 = state_of("192.0.2.10/24");
   REQUIRE(v4);
   CHECK_FALSE(v4->tentative);
-  // iproute2 agrees.
-  for (const auto& a : t.ns.ip("addr show dev " + t.dev).at(0).at("addr_info")) {
+  // iproute2 agrees. (The JSON is held in a local: a range-for over a member of a
+  // temporary would read it after it is destroyed.)
+  const auto shown = t.ns.ip("addr show dev " + t.dev);
+  for (const auto& a : shown.at(0).at("addr_info")) {
     if (a.at("local") == "2001:db8::10") CHECK(a.value("tentative", false));
   }
   // Only the family asked for.
@@ -177,7 +179,8 @@ TEST_CASE("address states: tentative during DAD, dadfailed when the peer has it"
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   CHECK(dup->dad_failed);
-  for (const auto& a : t.ns.ip("addr show dev " + t.dev).at(0).at("addr_info")) {
+  const auto shown_dup = t.ns.ip("addr show dev " + t.dev);
+  for (const auto& a : shown_dup.at(0).at("addr_info")) {
     if (a.at("local") == "2001:db8::20") CHECK(a.value("dadfailed", false));
   }
 }
