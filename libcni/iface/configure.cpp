@@ -55,6 +55,7 @@ void configure_interface(const Netns& netns, NlSocket& sock, const LinkInfo& lin
     if (has_v6) {
       enable_ipv6("lo", log);
       enable_ipv6(ifname, log);
+      if (!options.dad) write_sysctl("net/ipv6/conf/" + ifname + "/accept_dad", "0");
     }
   }
   if (options.mtu) set_link_mtu(sock, link.index, *options.mtu);
@@ -74,7 +75,7 @@ void configure_interface(const Netns& netns, NlSocket& sock, const LinkInfo& lin
   // completes. Announcing from user space would need an AF_PACKET socket, whose close waits
   // for an RCU grace period: 8-16 ms of every ADD (docs/benchmarks.md).
   set_link_up(sock, link.index);
-  if (gw6) settle_ipv6_addresses(sock, link, log, options.settle_timeout);
+  if (gw6 && options.dad) settle_ipv6_addresses(sock, link, log, options.settle_timeout);
 
   for (const auto& route : result.routes) {
     RouteSpec spec = route_spec_from(route, link.index);

@@ -41,6 +41,11 @@ struct ConfigureOptions {
   std::optional<MacAddress> mac{};
   // How long to wait for DAD when an address has an IPv6 gateway (upstream's rule).
   std::chrono::milliseconds settle_timeout = kSettleTimeout;
+  // false: IPv6 duplicate address detection off on the interface (accept_dad=0 while it is
+  // still down) and no wait. For a veth end whose only neighbour is its own peer, where no
+  // duplicate can exist: the routed overlays' pod end, whose link-local address must answer
+  // at once, or the first packets of a dual-stack pod wait a second for DAD.
+  bool dad = true;
 };
 
 // Configures `link`, which lives in `netns` (`sock` is bound to it), with the addresses of

@@ -313,14 +313,14 @@ void set_link_mac(NlSocket& sock, const LinkRef& link, const MacAddress& mac) {
               [&](NlMessage& msg) { put_mac(msg, IFLA_ADDRESS, mac); });
 }
 
+void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias) {
+  change_link(sock, link, "failed to set alias of link " + link.str(), 0, 0,
+              [&](NlMessage& msg) { msg.put_string(IFLA_IFALIAS, alias); });
+}
+
 void move_link_to_netns(NlSocket& sock, const LinkRef& link, int netns_fd) {
   change_link(sock, link, "failed to move link " + link.str() + " to another netns", 0, 0,
               [&](NlMessage& msg) { put_fd(msg, IFLA_NET_NS_FD, netns_fd); });
-}
-
-void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias) {
-  change_link(sock, link, "failed to set the alias of link " + link.str(), 0, 0,
-              [&](NlMessage& msg) { msg.put_string(IFLA_IFALIAS, alias); });
 }
 
 void delete_link(NlSocket& sock, const LinkRef& link) {

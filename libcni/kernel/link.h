@@ -160,11 +160,11 @@ void set_link_up(NlSocket& sock, const LinkRef& link);
 void set_link_down(NlSocket& sock, const LinkRef& link);
 void set_link_mtu(NlSocket& sock, const LinkRef& link, int mtu);
 void set_link_mac(NlSocket& sock, const LinkRef& link, const MacAddress& mac);
+// IFLA_IFALIAS (`ip link set X alias ...`, at most 255 bytes): a note the kernel keeps with
+// the device, e.g. the attachment a host-side device belongs to, so GC can tell whose it is.
+void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias);
 // Moves the device into another namespace (IFLA_NET_NS_FD). A name taken there is EEXIST.
 void move_link_to_netns(NlSocket& sock, const LinkRef& link, int netns_fd);
-// IFLA_IFALIAS (at most 255 bytes): a note on the device for whoever finds it
-// later (`ip link` shows it), e.g. which attachment made it.
-void set_link_alias(NlSocket& sock, const LinkRef& link, const std::string& alias);
 
 // Deleting a veth end deletes both; deleting a master deletes its macvlans.
 void delete_link(NlSocket& sock, const LinkRef& link);

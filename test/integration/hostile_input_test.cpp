@@ -127,6 +127,13 @@ std::vector<Target> targets() {
           {"ips", json::array()}}}},
        /*fake_pf=*/false,
        /*veth_pod=*/true},
+      // mst0 (198.51.100.1/24) is the underlay.
+      {"vxlan",
+       {{"cniVersion", "1.1.0"},
+        {"name", "@NETWORK@"},
+        {"type", "vxlan"},
+        {"underlayInterface", "mst0"},
+        {"ipam", global_ipam_ipam()}}},
   };
 }
 
@@ -249,6 +256,7 @@ struct Scene {
       sh_ok("ip -n " + host.name() + " link set bwh0 up && ip -n " + pod.name() +
             " link set net1 up");
     }
+    sh_ok("ip -n " + host.name() + " addr add 198.51.100.1/24 dev mst0");  // vxlan's underlay
     fs::create_directory(data_dir);
     if (t.fake_pf) {
       sh_ok("ip -n " + host.name() + " link add svpf0 type veth peer name svpfp");

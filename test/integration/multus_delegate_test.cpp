@@ -45,13 +45,17 @@ struct Target {
   std::string executable;  // what multus execs
   std::string ipam;        // host-local or global-ipam (file store)
   bool makes_link;         // macvlan: a link in the pod netns; an IPAM alone: none
+  // vxlan: a routed pod, its address as /32 via the link-local gateway; the MAC is the
+  // veth's own (an overlay has no use for a chosen one).
+  bool routed = false;
 };
 
 std::vector<Target> targets() {
   return {{"macvlan + host-local", "macvlan", "host-local", true},
           {"macvlan + global-ipam", "macvlan", "global-ipam", true},
           {"host-local", "host-local", "host-local", false},
-          {"global-ipam", "global-ipam", "global-ipam", false}};
+          {"global-ipam", "global-ipam", "global-ipam", false},
+          {"vxlan + global-ipam", "vxlan", "global-ipam", true, true}};
 }
 
 // One node: a "host" netns whose veth mst0 is the master, and a data directory.
@@ -62,6 +66,7 @@ struct Node {
   Node() {
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
+    sh_ok("ip -n " + host.name() + " addr add 192.0.2.1/24 dev mst0");  // vxlan's underlay
   }
 
   json ipam(const Target& t, const std::string& subnet_prefix) const {
@@ -103,6 +108,12 @@ struct Node {
       c["master"] = "mst0";
       c["mode"] = "bridge";
     }
+    if (t.executable == "vxlan") {
+      // Each network its own overlay: device and VNI.
+      c["underlayInterface"] = "mst0";
+      c["device"] = "stvx" + subnet_prefix.substr(subnet_prefix.rfind('.') + 1);
+      c["vni"] = std::stoi(subnet_prefix.substr(subnet_prefix.rfind('.') + 1));
+    }
     return c;
   }
 
@@ -132,7 +143,11 @@ struct Node {
         } else {
           std::string text = read_file(e.path());
           json b = json::parse(text.substr(text.find('\n') + 1));
-          for (const auto& a : b.at("allocations")) out.insert(a.at("handle").get<std::string>());
+          for (const auto& a : b.at("allocations")) {
+            const std::string h = a.at("handle").get<std::string>();
+            // An overlay's tunnel address is node state, not an attachment's.
+            if (h.find("-tunnel-addr/") == std::string::npos) out.insert(h);
+          }
         }
       }
     }
@@ -178,17 +193,23 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
         REQUIRE(res.at("ips").size() == 1);
         // 0.3.1 results carry "version" per address.
         CHECK(res["ips"][0].at("version") == "4");
-        CHECK(res["ips"][0].at("address") == a.ip + "/24");
-        CHECK(res["ips"][0].at("gateway") == a.prefix + ".1");
+        const std::string prefix_len = t.routed ? "/32" : "/24";
+        CHECK(res["ips"][0].at("address") == a.ip + prefix_len);
+        CHECK(res["ips"][0].at("gateway") == (t.routed ? "169.254.1.1" : a.prefix + ".1"));
         if (t.makes_link) {
-          REQUIRE(res.at("interfaces").size() >= 1);
-          CHECK(res["interfaces"][0].at("name") == a.ifname);
-          CHECK(res["interfaces"][0].at("mac") == a.mac);
-          CHECK(res["interfaces"][0].at("sandbox") == pod.path());
+          // The pod's interface: the one ips[].interface names (a routed pod's result lists
+          // the host veth too).
+          REQUIRE(res["ips"][0].contains("interface"));
+          const json& iface = res.at("interfaces").at(res["ips"][0]["interface"].get<size_t>());
+          CHECK(iface.at("name") == a.ifname);
+          CHECK(iface.at("sandbox") == pod.path());
           std::string shown = pod.exec("ip -o addr show dev " + a.ifname);
-          CHECK(shown.find(a.ip + "/24") != std::string::npos);
-          CHECK(pod.exec("cat /sys/class/net/" + a.ifname + "/address").find(a.mac) !=
-                std::string::npos);
+          CHECK(shown.find(a.ip + prefix_len) != std::string::npos);
+          if (!t.routed) {
+            CHECK(iface.at("mac") == a.mac);
+            CHECK(pod.exec("cat /sys/class/net/" + a.ifname + "/address").find(a.mac) !=
+                  std::string::npos);
+          }
         }
       }
       CHECK(node.held().size() == 2);
@@ -206,8 +227,11 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
                                 k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
         INFO(t.name << " ADD with CNI_ARGS MAC/IP: " << r.out << r.err);
         REQUIRE(r.exit_code == 0);
-        CHECK(r.json()["ips"][0].at("address") == "198.51.100.43/24");
-        if (t.makes_link) CHECK(r.json()["interfaces"][0].at("mac") == "02:00:00:4d:00:03");
+        CHECK(r.json()["ips"][0].at("address") ==
+              std::string("198.51.100.43") + (t.routed ? "/32" : "/24"));
+        if (t.makes_link && !t.routed) {
+          CHECK(r.json()["interfaces"][0].at("mac") == "02:00:00:4d:00:03");
+        }
         PluginRun d = node.call(t, "DEL", pod3.path(), cid3, "net1",
                                 k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
         INFO("DEL: " << d.out << d.err);

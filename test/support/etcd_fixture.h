@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "ipam/global/etcd_store.h"
+#include "libcni/kernel/netns.h"
 #include "test/support/harness.h"
 
 namespace strait::test {
@@ -48,16 +50,26 @@ struct EtcdTls {
   std::string client_key;
 };
 
+// Where the members listen: by default 127.0.0.1 of the test's own netns; for tests whose
+// clients run in namespaces of their own (the overlay tests' nodes), an address of a netns the
+// test made, which the members then run in.
+struct EtcdPlace {
+  std::string netns;  // a /run/netns name; "" for the caller's
+  std::string host = "127.0.0.1";
+};
+
 class EtcdCluster {
  public:
-  explicit EtcdCluster(int members = 1, const EtcdTls* tls = nullptr)
-      : dir_("strait-etcd"), tls_(tls ? std::optional<EtcdTls>(*tls) : std::nullopt) {
+  explicit EtcdCluster(int members = 1, const EtcdTls* tls = nullptr, EtcdPlace place = {})
+      : dir_("strait-etcd"),
+        tls_(tls ? std::optional<EtcdTls>(*tls) : std::nullopt),
+        place_(std::move(place)) {
     std::string scheme = tls_ ? "https" : "http";
     for (int i = 0; i < members; ++i) {
       Member m;
       m.name = "m" + std::to_string(i);
-      m.client = scheme + "://127.0.0.1:" + std::to_string(free_port());
-      m.peer = "http://127.0.0.1:" + std::to_string(free_port());
+      m.client = scheme + "://" + place_.host + ":" + std::to_string(free_port());
+      m.peer = "http://" + place_.host + ":" + std::to_string(free_port());
       members_.push_back(m);
     }
     for (const auto& m : members_)
@@ -100,9 +112,12 @@ class EtcdCluster {
       args.push_back("--client-cert-auth=true");
     }
     std::string log = dir_.path() + "/" + m.name + ".log";
+    std::optional<cni::Netns> ns;
+    if (!place_.netns.empty()) ns = cni::Netns::open("/run/netns/" + place_.netns);
     pid_t pid = fork();
     if (pid < 0) throw std::runtime_error("fork failed");
     if (pid == 0) {
+      if (ns && setns(ns->fd(), CLONE_NEWNET) != 0) _exit(126);
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       int null = open("/dev/null", O_RDONLY);
       if (fd < 0 || null < 0) _exit(127);
@@ -144,6 +159,10 @@ class EtcdCluster {
 
   // Until a linearizable read (which needs a leader) succeeds on every member.
   void wait_ready(std::chrono::seconds limit = std::chrono::seconds(30)) const {
+    std::optional<cni::Netns> ns;
+    if (!place_.netns.empty()) ns = cni::Netns::open("/run/netns/" + place_.netns);
+    std::optional<cni::NetnsGuard> in_ns;
+    if (ns) in_ns.emplace(*ns);
     auto deadline = std::chrono::steady_clock::now() + limit;
     for (size_t i = 0; i < members_.size(); ++i) {
       if (members_[i].pid <= 0) continue;
@@ -179,6 +198,7 @@ class EtcdCluster {
   };
   TempDir dir_;
   std::optional<EtcdTls> tls_;
+  EtcdPlace place_;
   std::vector<Member> members_;
   std::string initial_;
 };

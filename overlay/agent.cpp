@@ -1,0 +1,165 @@
+#include "overlay/agent.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "libcni/core/error.h"
+#include "libcni/core/fd.h"
+#include "libcni/kernel/netlink.h"
+#include "libcni/protocol/version.h"
+#include "overlay/node_side.h"
+
+namespace overlay {
+
+namespace {
+
+constexpr std::chrono::milliseconds kFirstBackoff{1000};
+constexpr std::chrono::milliseconds kMaxBackoff{30000};
+
+// SIGTERM and SIGINT as readable events: blocked for the process, read from a signalfd, so
+// a stop is seen whether it comes during a pass or during a wait (and no handler touches
+// global state).
+class StopSignals {
+ public:
+  StopSignals() {
+    sigemptyset(&set_);
+    sigaddset(&set_, SIGTERM);
+    sigaddset(&set_, SIGINT);
+    if (sigprocmask(SIG_BLOCK, &set_, &old_) != 0) {
+      throw std::system_error(errno, std::system_category(), "failed to block SIGTERM");
+    }
+    fd_ = cni::UniqueFd(signalfd(-1, &set_, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!fd_) throw std::system_error(errno, std::system_category(), "failed to make a signalfd");
+  }
+  ~StopSignals() { sigprocmask(SIG_SETMASK, &old_, nullptr); }
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  // Waits up to `timeout` for a stop signal; true when one came (it is consumed).
+  bool wait(std::chrono::milliseconds timeout) {
+    pollfd p{fd_.get(), POLLIN, 0};
+    const int rc = poll(&p, 1, static_cast<int>(std::min<int64_t>(timeout.count(), INT32_MAX)));
+    if (rc <= 0) return false;
+    signalfd_siginfo info{};
+    return read(fd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info);
+  }
+  bool pending() { return wait(std::chrono::milliseconds(0)); }
+
+ private:
+  sigset_t set_{};
+  sigset_t old_{};
+  cni::UniqueFd fd_;
+};
+
+}  // namespace
+
+std::string describe(const ReconcileReport& r) {
+  const Writes& w = r.writes;
+  std::string s = std::to_string(r.peers) + " peers, " + std::to_string(r.routes) + " routes, " +
+                  std::to_string(w.total()) + " writes (" + std::to_string(w.node) + " node, " +
+                  std::to_string(w.routes_added) + " added, " + std::to_string(w.routes_replaced) +
+                  " replaced, " + std::to_string(w.routes_deleted) + " deleted, " +
+                  std::to_string(w.peers) + " peer)";
+  return s;
+}
+
+Agent::Agent(const OverlayConfig& cfg, Overhead overhead, TunnelFactory make_tunnel,
+             ipam::KvStore& store, cni::Logger& log)
+    : cfg_(cfg),
+      overhead_(overhead),
+      make_tunnel_(std::move(make_tunnel)),
+      store_(store),
+      log_(log) {}
+
+ReconcileReport Agent::pass() {
+  cni::NlSocket sock;
+  const Underlay underlay = resolve_underlay(sock, cfg_, overhead_);
+  std::unique_ptr<Tunnel> tunnel = make_tunnel_(underlay);
+
+  std::vector<std::string> skipped;
+  const Cluster cluster = read_cluster(store_, cfg_.ipam.pools, &skipped);
+  for (const auto& s : skipped) log_.warning("skipping " + s);
+  std::optional<ipam::records::NodeRecord> self;
+  for (const auto& n : cluster.nodes) {
+    if (n.name == cfg_.ipam.node_name) self = n;
+  }
+
+  Writes node_writes;
+  NodeSide side(cfg_, underlay, *tunnel, store_, log_);
+  const NodeState state = side.ensure(sock, node_writes, &self);
+  ReconcileReport report =
+      reconcile(sock, *tunnel, state.device.index, cfg_.ipam.node_name, cluster, log_);
+  report.writes.node += node_writes.node;
+  report.writes.routes_added += node_writes.routes_added;
+  return report;
+}
+
+int Agent::run(const AgentOptions& options) {
+  StopSignals stop;
+  std::chrono::milliseconds backoff{0};
+  std::string last_unreachable;
+  for (;;) {
+    bool ok = false;
+    try {
+      const ReconcileReport report = pass();
+      ok = true;
+      std::string unreachable;
+      for (const auto& u : report.unreachable) unreachable += "; " + u;
+      if (unreachable != last_unreachable && !unreachable.empty()) {
+        log_.warning("remote nodes without what the tunnel needs" + unreachable);
+      }
+      last_unreachable = unreachable;
+      if (report.writes.total() > 0 || options.once) {
+        log_.info("sync: " + describe(report));
+      } else {
+        log_.debug("sync: " + describe(report));
+      }
+    } catch (const cni::Error& e) {
+      log_.error("sync failed: " + e.msg() + "; the kernel keeps its routes");
+    } catch (const std::exception& e) {
+      log_.error(std::string("sync failed: ") + e.what() + "; the kernel keeps its routes");
+    }
+    if (options.once) return ok ? 0 : 1;
+    if (ok) {
+      backoff = std::chrono::milliseconds(0);
+    } else {
+      backoff = backoff.count() == 0 ? kFirstBackoff : std::min(backoff * 2, kMaxBackoff);
+    }
+    const auto wait = ok ? options.interval : backoff;
+    if (stop.wait(wait)) {
+      log_.info("stopping on a signal");
+      return 0;
+    }
+  }
+}
+
+}  // namespace overlay
+
+namespace overlay {
+
+cni::NetConf load_plugin_config(const std::string& path, const std::string& type) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot read \"" + path + "\"");
+  std::stringstream text;
+  text << f.rdbuf();
+  const cni::NetConfList list = cni::parse_conflist(text.str(), cni::supported_versions());
+  for (const auto& p : list.plugins) {
+    if (!p.is_object() || p.value("type", "") != type) continue;
+    nlohmann::json conf = p;
+    conf["name"] = list.name;
+    conf["cniVersion"] = list.cni_version;
+    return cni::netconf_from_json(conf, cni::supported_versions());
+  }
+  throw std::runtime_error("\"" + path + "\" has no plugin of type \"" + type + "\"");
+}
+
+}  // namespace overlay

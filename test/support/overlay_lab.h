@@ -1,0 +1,189 @@
+#pragma once
+
+// A multi-node overlay lab for the vxlan tests and benchmarks, in namespaces only: an underlay
+// netns with a bridge (192.0.2.1/24, TEST-NET-1), node netns attached to it by veth (eth0,
+// 192.0.2.<10+i>/24, default route via 192.0.2.1, which proxy ARP for the pods' link-local
+// gateway needs), pods in netns of their own attached from inside their node's netns through
+// cnitool, and global-ipam on a file store shared by the nodes or on etcd running in the
+// underlay netns. Everything is removed on destruction.
+
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "test/support/etcd_fixture.h"
+#include "test/support/harness.h"
+
+namespace strait::test {
+
+struct OverlayLabOptions {
+  int nodes = 3;
+  bool etcd = false;
+  bool dual_stack = true;
+  int block_size_v4 = 30;  // tunnel address + 3 pods per block
+  int block_size_v6 = 126;
+  int max_blocks_per_node = 1;  // a node whose block is full borrows
+  int underlay_mtu = 1500;
+  std::string vxlan_extra;  // JSON members added to the vxlan plugin object (",\"vni\": 5")
+};
+
+struct LabPod {
+  std::unique_ptr<TempNetns> ns;
+  int node = 0;
+  std::string v4;
+  std::string v6;
+  nlohmann::json result;
+};
+
+class OverlayLab {
+ public:
+  explicit OverlayLab(OverlayLabOptions o = {}) : opt_(std::move(o)) {
+    network_ = unique_name("vxnet", 40);
+    underlay_ = std::make_unique<TempNetns>("ul");
+    underlay_->exec(
+        "ip link add br0 type bridge && ip addr add 192.0.2.1/24 dev br0 && "
+        "ip link set br0 up");
+    for (int i = 0; i < opt_.nodes; ++i) add_node();
+    if (opt_.etcd) {
+      etcd_ = std::make_unique<EtcdCluster>(1, nullptr, EtcdPlace{underlay_->name(), "192.0.2.1"});
+    }
+    for (int i = 0; i < opt_.nodes; ++i) write_conf(i);
+  }
+
+  const std::string& network() const { return network_; }
+  const TempNetns& underlay() const { return *underlay_; }
+  const TempNetns& node(int i) const { return *nodes_.at(i); }
+  std::string node_name(int i) const { return "node" + std::to_string(i); }
+  std::string node_address(int i) const { return "192.0.2." + std::to_string(10 + i); }
+  std::string conflist(int i) const {
+    return dir_.path() + "/conf" + std::to_string(i) + "/net.conflist";
+  }
+  std::string store_path() const { return dir_.path() + "/store"; }
+  std::string lock_dir(int i) const { return dir_.path() + "/locks" + std::to_string(i); }
+  bool etcd() const { return static_cast<bool>(etcd_); }
+  std::vector<std::string> etcd_endpoints() const { return etcd_->endpoints(); }
+  int size() const { return static_cast<int>(nodes_.size()); }
+
+  // Adds node `size()` (its netns, veth and config) and returns its index.
+  int add_node() {
+    const int i = static_cast<int>(nodes_.size());
+    auto ns = std::make_unique<TempNetns>("nd" + std::to_string(i));
+    const std::string peer = unique_name("ulp");
+    sh_ok("ip -n " + ns->name() + " link add eth0 mtu " + std::to_string(opt_.underlay_mtu) +
+          " type veth peer name " + peer + " netns " + underlay_->name());
+    underlay_->exec("ip link set " + peer + " mtu " + std::to_string(opt_.underlay_mtu) +
+                    " master br0 up");
+    ns->exec("ip addr add " + node_address(i) +
+             "/24 dev eth0 && ip link set eth0 up && "
+             "ip route add default via 192.0.2.1");
+    nodes_.push_back(std::move(ns));
+    // Configs name the store, so the constructor writes the first ones once etcd runs.
+    if (conf_ready_) write_conf(i);
+    return i;
+  }
+
+  // The conflist of node i: the vxlan plugin on global-ipam.
+  nlohmann::json conf(int i) const {
+    nlohmann::json store;
+    if (etcd_) {
+      store = {{"type", "etcd"}, {"endpoints", etcd_->endpoints()}, {"prefix", "/" + network_}};
+    } else {
+      store = {{"type", "file"}, {"path", store_path()}};
+    }
+    nlohmann::json pools = nlohmann::json::array(
+        {{{"name", "v4"}, {"cidr", "10.244.0.0/24"}, {"blockSize", opt_.block_size_v4}}});
+    if (opt_.dual_stack) {
+      pools.push_back(
+          {{"name", "v6"}, {"cidr", "fd00:244::/120"}, {"blockSize", opt_.block_size_v6}});
+    }
+    nlohmann::json plugin = {{"type", "vxlan"},
+                             {"underlayInterface", "eth0"},
+                             {"ipam",
+                              {{"type", "global-ipam"},
+                               {"nodeName", node_name(i)},
+                               {"pools", pools},
+                               {"maxBlocksPerNode", opt_.max_blocks_per_node},
+                               {"store", store},
+                               {"nodeLockDir", lock_dir(i)}}}};
+    if (!opt_.vxlan_extra.empty()) {
+      plugin.update(nlohmann::json::parse("{" + opt_.vxlan_extra.substr(1) + "}"));
+    }
+    return {{"cniVersion", "1.0.0"}, {"name", network_}, {"plugins", {plugin}}};
+  }
+
+  // `cnitool <verb> <network> <pod netns>` inside node i's netns; `env` goes first in its
+  // environment ("CNI_ARGS=IP=10.0.0.9 "). Runs may be concurrent.
+  PluginRun cnitool(int i, const std::string& verb, const std::string& pod_path,
+                    const std::string& env = "") const {
+    std::string out;
+    const std::string cmd = "ip netns exec " + nodes_.at(i)->name() + " env " + env +
+                            "NETCONFPATH=" + dir_.path() + "/conf" + std::to_string(i) +
+                            " CNI_PATH=" + bin_dir() + " CNI_CACHE_DIR=" + dir_.path() + "/cache " +
+                            bin("cnitool") + " " + verb + " " + network_ + " " + pod_path;
+    PluginRun r;
+    const std::string err = dir_.path() + "/" + unique_name("cnitool", 30) + ".err";
+    r.exit_code = sh(cmd + " 2>" + err, &out);
+    r.out = out;
+    r.err = read_file(err);
+    return r;
+  }
+
+  LabPod add_pod(int i) {
+    LabPod p;
+    p.node = i;
+    p.ns = std::make_unique<TempNetns>("pd" + std::to_string(i));
+    PluginRun r = cnitool(i, "add", p.ns->path());
+    if (r.exit_code != 0) {
+      throw std::runtime_error("cnitool add on node " + std::to_string(i) + " failed: " + r.out +
+                               r.err);
+    }
+    p.result = nlohmann::json::parse(r.out);
+    for (const auto& ip : p.result.at("ips")) {
+      std::string a = ip.at("address").get<std::string>();
+      a = a.substr(0, a.find('/'));
+      (a.find(':') == std::string::npos ? p.v4 : p.v6) = a;
+    }
+    return p;
+  }
+
+  void del_pod(const LabPod& p) const {
+    PluginRun r = cnitool(p.node, "del", p.ns->path());
+    if (r.exit_code != 0) throw std::runtime_error("cnitool del failed: " + r.out + r.err);
+  }
+
+  // `vxlan sync --config <node i's conflist> <args>` inside node i's netns; its stderr.
+  std::string sync(int i, const std::string& args = "") const {
+    return nodes_.at(i)->exec(bin("vxlan") + " sync --config " + conflist(i) + " " + args +
+                              " 2>&1");
+  }
+  void sync_all() const {
+    for (int i = 0; i < size(); ++i) sync(i);
+  }
+
+  static std::string bin_dir() {
+    std::string b = bin("vxlan");
+    return b.substr(0, b.rfind('/'));
+  }
+
+ private:
+  void write_conf(int i) {
+    sh_ok("mkdir -p " + dir_.path() + "/conf" + std::to_string(i));
+    std::ofstream(conflist(i)) << conf(i).dump(2);
+    conf_ready_ = true;
+  }
+
+  OverlayLabOptions opt_;
+  TempDir dir_{"strait-vxlan-lab"};
+  std::string network_;
+  std::unique_ptr<TempNetns> underlay_;
+  std::vector<std::unique_ptr<TempNetns>> nodes_;
+  std::unique_ptr<EtcdCluster> etcd_;
+  bool conf_ready_ = false;
+};
+
+}  // namespace strait::test
