@@ -148,13 +148,14 @@ void BlockAllocator::check_pool_record(const PoolConfig& pool) {
     std::optional<int64_t> written;
     if (!e) {
       // A pool new to the store must not overlap one another config put there.
-      for (const auto& other : store_.list("pools/")) {
+      for (const auto& other : store_.list(records::pools_prefix())) {
+        auto name = records::parse_pool_key(other.key);
+        if (!name) continue;  // not a pool record (`global-ipam check` reports it)
         auto rec = records::PoolRecord::from_json(nlohmann::json::parse(other.value));
-        std::string name = other.key.substr(6);
-        if (name != pool.name && rec.cidr.overlaps(pool.cidr())) {
+        if (*name != pool.name && rec.cidr.overlaps(pool.cidr())) {
           throw cni::Error(cni::kErrInvalidConfig, "invalid config: pool " + pool.name + " (" +
                                                        pool.cidr().str() + ") overlaps pool " +
-                                                       name + " (" + rec.cidr.str() + ") in " +
+                                                       *name + " (" + rec.cidr.str() + ") in " +
                                                        store_.describe());
         }
       }
@@ -203,9 +204,11 @@ BlockAllocator::affine_blocks(const PoolConfig& pool) {
   std::vector<KvEntry> entries;
   std::vector<KvStore::Read> reads;
   for (auto& e : index) {
-    auto cidr = parse_cidr_key(e.key.substr(prefix.size()));
-    if (!cidr || !pool.layout.is_block(*cidr)) continue;
-    reads.push_back({key_of(pool, *cidr)});
+    auto k = records::parse_affinity_key(e.key);
+    if (!k || k->node != options_.node || k->pool != pool.name || !pool.layout.is_block(k->cidr)) {
+      continue;
+    }
+    reads.push_back({key_of(pool, k->cidr)});
     entries.push_back(std::move(e));
   }
   auto blocks = store_.read_batch(reads);  // every block of the node in one round trip
@@ -337,8 +340,8 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
         std::vector<size_t> with_space;
         for (size_t j = 0; j < blocks.size(); ++j) {
           if (!blocks[j].second) {
-            auto cidr = parse_cidr_key(blocks[j].first.substr(blocks[j].first.rfind('/') + 1));
-            if (auto a = claim(handle, state, pool, *cidr, std::nullopt)) return *a;
+            auto k = records::parse_block_key(blocks[j].first);  // made by key_of: parses
+            if (auto a = claim(handle, state, pool, k->cidr, std::nullopt)) return *a;
             continue;
           }
           if (blocks[j].second->block.find_free(usable_of(pool))) with_space.push_back(j);
@@ -380,6 +383,7 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
         check_pool_record(*pool);
         std::vector<std::pair<std::string, Loaded>> candidates;
         for (auto& e : store_.list(records::blocks_prefix(pool->name))) {
+          if (!records::parse_block_key(e.key)) continue;
           Loaded l = decode_block(e);
           if (l.block.find_free(usable_of(*pool))) candidates.emplace_back(e.key, std::move(l));
         }
@@ -601,7 +605,7 @@ std::vector<Assignment> BlockAllocator::collect(const std::string& network,
     }
   };
   for (const auto& e : store_.list(records::handles_prefix(network))) {
-    auto handle = Handle::parse(e.key.substr(8));  // after "handles/"
+    auto handle = records::parse_handle_key(e.key);
     if (!handle) continue;
     attempt([&] {
       auto rec = HandleRecord::from_json(nlohmann::json::parse(e.value));
@@ -660,6 +664,7 @@ void BlockAllocator::check_available() {
     if (!ok && !options_.strict_affinity) {
       for (const auto* pool : pools) {
         for (const auto& e : store_.list(records::blocks_prefix(pool->name))) {
+          if (!records::parse_block_key(e.key)) continue;
           Block b = Block::from_json(nlohmann::json::parse(e.value));
           if (b.find_free([&](const IpAddress& ip) { return pool->usable(ip); })) ok = true;
         }

@@ -23,14 +23,22 @@
 //                                         HandleRecord: which blocks may hold the
 //                                         attachment's addresses (an index, see below)
 //   nodes/<node>                          NodeRecord: underlay address and attributes
+//
+// Every component is non-empty and holds no '/': pool, node, network, container ID and
+// interface names cannot contain one, and a block is spelled "<ip>-<prefix>" (cidr_key).
+// Keys are parsed back only by the parse_* functions below, never by offsets.
 namespace ipam::records {
 
+std::string pools_prefix();
 std::string pool_key(const std::string& pool);
+std::string blocks_prefix();
 std::string blocks_prefix(const std::string& pool);
 std::string block_key(const std::string& pool, const cni::IpNet& block);
+std::string affinity_prefix();
 std::string affinity_prefix(const std::string& node);
 std::string affinity_prefix(const std::string& node, const std::string& pool);
 std::string affinity_key(const std::string& node, const std::string& pool, const cni::IpNet& block);
+std::string handles_prefix();
 std::string handles_prefix(const std::string& network);
 std::string nodes_prefix();
 std::string node_key(const std::string& node);
@@ -47,6 +55,26 @@ struct Handle {
   static std::optional<Handle> parse(const std::string& id);
   bool operator==(const Handle&) const = default;
 };
+
+// The inverse of the *_key functions: what a key names, or nullopt when it is not a key of
+// that kind (another top-level folder, too few or too many components, an empty component,
+// a block component that is not the canonical "<ip>-<prefix>").
+struct BlockKey {
+  std::string pool;
+  cni::IpNet cidr;
+  bool operator==(const BlockKey&) const = default;
+};
+struct AffinityKey {
+  std::string node;
+  std::string pool;
+  cni::IpNet cidr;
+  bool operator==(const AffinityKey&) const = default;
+};
+std::optional<std::string> parse_pool_key(const std::string& key);
+std::optional<BlockKey> parse_block_key(const std::string& key);
+std::optional<AffinityKey> parse_affinity_key(const std::string& key);
+std::optional<Handle> parse_handle_key(const std::string& key);
+std::optional<std::string> parse_node_key(const std::string& key);
 
 // The pool's shape as first claimed.
 struct PoolRecord {

@@ -153,8 +153,10 @@ class State {
  public:
   State(KvStore& store, std::vector<PoolConfig> configured) : pools_(std::move(configured)) {
     // Pools recorded in the store that the config does not define are shown too.
-    for (const auto& e : store.list("pools/")) {
-      std::string name = e.key.substr(6);
+    for (const auto& e : store.list(ipam::records::pools_prefix())) {
+      auto parsed = ipam::records::parse_pool_key(e.key);
+      if (!parsed) continue;
+      std::string name = *parsed;
       if (pool(name)) continue;
       auto rec = ipam::records::PoolRecord::from_json(json::parse(e.value));
       PoolConfig p;
@@ -164,6 +166,7 @@ class State {
       pools_.push_back(std::move(p));
     }
     for (auto& e : store.list("blocks/")) {
+      if (!ipam::records::parse_block_key(e.key)) continue;
       LoadedBlock lb;
       lb.key = e.key;
       lb.block = Block::from_json(json::parse(e.value));
@@ -326,7 +329,8 @@ int cmd_check(KvStore& store, std::vector<PoolConfig> pools,
   State st(store, std::move(pools));
   std::map<std::string, HandleRecord> handles;
   for (const auto& e : store.list("handles/")) {
-    handles[e.key.substr(8)] = HandleRecord::from_json(json::parse(e.value));
+    auto h = ipam::records::parse_handle_key(e.key);
+    if (h) handles[h->id()] = HandleRecord::from_json(json::parse(e.value));
   }
   std::set<std::string> node_records;
   for (const auto& n : ipam::nodes::list(store)) node_records.insert(n.name);
@@ -392,16 +396,13 @@ int cmd_check(KvStore& store, std::vector<PoolConfig> pools,
     }
   }
   for (const auto& key : index) {
-    // affinity/<node>/<pool>/<block>
-    auto rest = key.substr(9);
-    auto s1 = rest.find('/');
-    auto s2 = rest.find('/', s1 + 1);
-    std::string node = rest.substr(0, s1);
-    std::string pool = rest.substr(s1 + 1, s2 - s1 - 1);
-    auto cidr = ipam::parse_cidr_key(rest.substr(s2 + 1));
-    bool ok = cidr && std::any_of(st.blocks().begin(), st.blocks().end(), [&](const auto& b) {
-                return b.block.pool == pool && b.block.cidr == *cidr && b.block.affinity == node;
-              });
+    auto k = ipam::records::parse_affinity_key(key);
+    if (!k) continue;
+    const std::string& node = k->node;
+    const std::string& pool = k->pool;
+    bool ok = std::any_of(st.blocks().begin(), st.blocks().end(), [&](const auto& b) {
+      return b.block.pool == pool && b.block.cidr == k->cidr && b.block.affinity == node;
+    });
     if (!ok) {
       problem("dangling-affinity", key, "no block of " + node + " behind this index entry",
               {{"key", key}, {"node", node}, {"pool", pool}});
@@ -469,9 +470,10 @@ int cmd_gc(KvStore& store, const std::vector<Valid>& valid, const std::string& n
   std::string prefix = network.empty() ? "handles/" : ipam::records::handles_prefix(network);
   std::set<std::string> recorded;
   for (const auto& e : store.list(prefix)) {
-    std::string id = e.key.substr(8);
+    auto h = ipam::records::parse_handle_key(e.key);
+    if (!h) continue;
+    std::string id = h->id();
     recorded.insert(id);
-    auto h = Handle::parse(id);
     auto rec = HandleRecord::from_json(json::parse(e.value));
     if (!h || is_valid(valid, *h) || (!node.empty() && rec.node != node)) continue;
     if (dry_run) {
