@@ -592,51 +592,76 @@ std::vector<Assignment> BlockAllocator::release(const Handle& handle) {
                                                " conflicting writes");
 }
 
-std::vector<Assignment> BlockAllocator::collect(const std::string& network,
-                                                const std::function<bool(const Handle&)>& valid) {
-  std::vector<Assignment> released;
-  std::optional<std::string> first_error;
-  auto attempt = [&](const std::function<void()>& fn) {
+BlockAllocator::GcReport BlockAllocator::collect(const GcScope& scope,
+                                                 const std::function<bool(const Handle&)>& valid,
+                                                 bool dry_run) {
+  GcReport report;
+  auto attempt = [&](const std::string& what, const std::function<void()>& fn) {
     try {
       fn();
     } catch (const std::exception& e) {
-      // Keep going: one stuck handle must not pin every other stale one (SPEC GC).
-      if (!first_error) first_error = e.what();
+      report.errors.push_back(what + ": " + e.what());
     }
   };
-  for (const auto& e : store_.list(records::handles_prefix(network))) {
+  auto in_scope = [&](const Handle& h, const std::string& node) {
+    return (scope.network.empty() || h.network == scope.network) &&
+           (scope.node.empty() || node == scope.node);
+  };
+  // 1. Handle records.
+  std::set<std::string> recorded;
+  std::string prefix =
+      scope.network.empty() ? records::handles_prefix() : records::handles_prefix(scope.network);
+  std::vector<KvEntry> handles;
+  attempt("listing " + prefix, [&] { handles = store_.list(prefix); });
+  for (const auto& e : handles) {
     auto handle = records::parse_handle_key(e.key);
-    if (!handle) continue;
-    attempt([&] {
-      auto rec = HandleRecord::from_json(nlohmann::json::parse(e.value));
-      if (rec.node != options_.node || valid(*handle)) return;
-      for (auto& a : release(*handle)) released.push_back(std::move(a));
+    if (!handle) continue;  // not a handle record (`global-ipam check` reports it)
+    recorded.insert(handle->id());
+    attempt(e.key, [&] {
+      auto rec = decode_handle(e).record;
+      if (!in_scope(*handle, rec->node) || valid(*handle)) return;
+      for (auto& a : dry_run ? held(*handle) : release(*handle)) {
+        report.released.push_back(Collected{std::move(a), handle->id(), rec->node});
+      }
     });
   }
-  // Allocations of this network in this node's blocks that no handle record names (the
-  // record was removed by hand, or lost with a store restored from a backup).
-  for (const auto& pool : pools_) {
-    attempt([&] {
-      for (const auto& [key, loaded] : affine_blocks(pool)) {
-        if (!loaded) continue;
-        for (const auto& [ord, a] : loaded->block.allocations) {
-          auto handle = Handle::parse(a.handle);
-          if (!handle || handle->network != network || a.node != options_.node) continue;
-          if (valid(*handle) || store_.get(handle->key())) continue;
-          IpAddress ip = loaded->block.address(ord);
-          if (release_address(pool.name, loaded->block.cidr, ip, a.handle, a.seq) ==
-              Block::ReleaseOutcome::kReleased) {
-            released.push_back(Assignment{pool.name, loaded->block.cidr, ip, a.seq,
-                                          loaded->block.affinity, false, false});
-          }
+  // 2. Allocations no handle record names.
+  std::vector<KvEntry> blocks;
+  if (scope.every_block || scope.node.empty()) {
+    attempt("listing blocks", [&] { blocks = store_.list(records::blocks_prefix()); });
+  } else {
+    attempt("listing the blocks of node " + scope.node, [&] {
+      std::vector<KvStore::Read> reads;
+      for (const auto& e : store_.list(records::affinity_prefix(scope.node), true)) {
+        if (auto k = records::parse_affinity_key(e.key)) {
+          reads.push_back({records::block_key(k->pool, k->cidr)});
+        }
+      }
+      for (auto& found : store_.read_batch(reads)) {
+        for (auto& e : found) blocks.push_back(std::move(e));
+      }
+    });
+  }
+  for (const auto& e : blocks) {
+    if (!records::parse_block_key(e.key)) continue;  // not a block (`global-ipam check`)
+    attempt(e.key, [&] {
+      Block b = decode_block(e).block;
+      for (const auto& [ord, a] : b.allocations) {
+        auto handle = Handle::parse(a.handle);
+        if (!handle || recorded.count(a.handle) || !in_scope(*handle, a.node) || valid(*handle)) {
+          continue;
+        }
+        if (store_.get(handle->key())) continue;  // recorded after the listing
+        IpAddress ip = b.address(ord);
+        Assignment got{b.pool, b.cidr, ip, a.seq, b.affinity, b.borrowed(a), false};
+        if (dry_run || release_address(b.pool, b.cidr, ip, a.handle, a.seq) ==
+                           Block::ReleaseOutcome::kReleased) {
+          report.released.push_back(Collected{got, a.handle, a.node});
         }
       }
     });
   }
-  if (first_error) {
-    throw cni::Error(cni::kErrTryAgainLater, "gc: " + *first_error);
-  }
-  return released;
+  return report;
 }
 
 void BlockAllocator::check_available() {

@@ -76,10 +76,35 @@ class BlockAllocator {
   std::vector<Assignment> held(const records::Handle& handle);
   // Releases everything `handle` holds and its record; an unknown handle releases nothing.
   std::vector<Assignment> release(const records::Handle& handle);
-  // GC: releases the handles of `network` that this node owns and `valid` rejects, and any
-  // allocation of the network in this node's blocks without a valid handle record.
-  std::vector<Assignment> collect(const std::string& network,
-                                  const std::function<bool(const records::Handle&)>& valid);
+  // What a garbage collection looks at. The CNI GC of a node: its network, its node, its
+  // own blocks; the operator's `global-ipam gc`: any of them, every block.
+  struct GcScope {
+    std::string network;  // "" every network
+    std::string node;     // handles and allocations made on this node; "" every node
+    // Where allocations without a handle record are looked for: every block of the store
+    // (which also finds what `node` borrowed from other nodes' blocks), or only `node`'s own
+    // blocks (one index read and one batch: what the CNI GC of a node can afford).
+    bool every_block = false;
+  };
+  struct Collected {
+    Assignment address;
+    std::string handle;
+    std::string node;  // where the attachment was made
+  };
+  struct GcReport {
+    std::vector<Collected> released;  // with dry_run: what would be released
+    // One line per handle or block that could not be collected (a store fault, a malformed
+    // record). The others are collected all the same: one stuck handle must not pin every
+    // other stale one (SPEC GC).
+    std::vector<std::string> errors;
+  };
+  // GC (the one collector: the CNI verb and the operator's command both run it): releases
+  // the handles in `scope` that `valid` rejects, and every allocation in scope whose handle
+  // `valid` rejects and that no handle record names (the record was removed by hand, or lost
+  // with a store restored from a backup). Releases compare sequence numbers, so an address
+  // given out again since it was seen is kept. With dry_run nothing is written.
+  GcReport collect(const GcScope& scope, const std::function<bool(const records::Handle&)>& valid,
+                   bool dry_run = false);
 
   // Frees `ip` of pool `pool` only if `handle` still holds it with sequence number `seq`
   // (nullopt: any): a stale release (an old report, a late DEL) never frees an address

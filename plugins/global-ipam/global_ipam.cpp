@@ -181,13 +181,21 @@ void cmd_gc(const cni::CmdArgs& args, const std::optional<std::vector<cni::Attac
   }
   store_io([&] {
     Session s(args);
-    auto released = s.alloc.collect(s.cfg.network, [&](const Handle& h) {
+    // This node's attachments of this network: the runtime's list names no others.
+    auto report = s.alloc.collect({s.cfg.network, s.cfg.node_name}, [&](const Handle& h) {
       return std::any_of(valid->begin(), valid->end(), [&](const cni::Attachment& a) {
         return a.container_id == h.container_id && a.ifname == h.ifname;
       });
     });
-    for (const auto& a : released) {
-      args.log.info("gc: released " + a.ip.str() + " of block " + a.block.str());
+    for (const auto& c : report.released) {
+      args.log.info("gc: released " + c.address.ip.str() + " of " + c.handle + " (block " +
+                    c.address.block.str() + ")");
+    }
+    if (!report.errors.empty()) {
+      std::string more;
+      for (size_t i = 1; i < report.errors.size(); ++i)
+        more += (more.empty() ? "" : "; ") + report.errors[i];
+      throw cni::Error(cni::kErrTryAgainLater, "gc: " + report.errors.front(), more);
     }
   });
 }
