@@ -1,11 +1,6 @@
 #include "ipam/global/etcd_store.h"
 
-#include <curl/curl.h>
-#include <dlfcn.h>
-
 #include <algorithm>
-#include <cstring>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -52,94 +47,15 @@ std::string prefix_end(std::string prefix) {
   return std::string(1, '\0');  // every key
 }
 
-size_t collect(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
-}
-
 }  // namespace
 
-namespace {
-
-// libcurl, loaded when the first etcd store is made. Linking it would cost every exec of the
-// executables that include this library about 7 ms (libcurl pulls in 30 shared libraries:
-// TLS, Kerberos, LDAP, ...), also when they use the file store or answer VERSION; plugin
-// execs are on the pod start path. The table is filled once and never changes.
-struct CurlApi {
-  decltype(&curl_global_init) global_init = nullptr;
-  decltype(&curl_easy_init) easy_init = nullptr;
-  decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
-  decltype(&curl_easy_reset) easy_reset = nullptr;
-  decltype(&curl_easy_perform) easy_perform = nullptr;
-  decltype(&curl_easy_strerror) easy_strerror = nullptr;
-  decltype(&curl_slist_append) slist_append = nullptr;
-  decltype(&curl_slist_free_all) slist_free_all = nullptr;
-  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
-  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
-};
-
-const CurlApi& curl_api() {
-  static std::once_flag once;
-  static CurlApi api;
-  static std::string error;
-  std::call_once(once, [] {
-    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-      error = dlerror();
-      return;
-    }
-    auto sym = [&](const char* name) {
-      void* p = dlsym(lib, name);
-      if (!p && error.empty()) error = std::string("libcurl.so.4 lacks ") + name;
-      return p;
-    };
-    CurlApi a;
-    a.global_init = reinterpret_cast<decltype(a.global_init)>(sym("curl_global_init"));
-    a.easy_init = reinterpret_cast<decltype(a.easy_init)>(sym("curl_easy_init"));
-    a.easy_cleanup = reinterpret_cast<decltype(a.easy_cleanup)>(sym("curl_easy_cleanup"));
-    a.easy_reset = reinterpret_cast<decltype(a.easy_reset)>(sym("curl_easy_reset"));
-    a.easy_perform = reinterpret_cast<decltype(a.easy_perform)>(sym("curl_easy_perform"));
-    a.easy_strerror = reinterpret_cast<decltype(a.easy_strerror)>(sym("curl_easy_strerror"));
-    a.slist_append = reinterpret_cast<decltype(a.slist_append)>(sym("curl_slist_append"));
-    a.slist_free_all = reinterpret_cast<decltype(a.slist_free_all)>(sym("curl_slist_free_all"));
-    a.easy_setopt = reinterpret_cast<decltype(a.easy_setopt)>(sym("curl_easy_setopt"));
-    a.easy_getinfo = reinterpret_cast<decltype(a.easy_getinfo)>(sym("curl_easy_getinfo"));
-    if (!error.empty()) return;  // the library stays loaded; harmless
-    a.global_init(CURL_GLOBAL_DEFAULT);
-    api = a;
-  });
-  if (!api.easy_init) {
-    throw cni::Error(cni::kErrIo, "the etcd store needs libcurl (libcurl.so.4): " + error);
-  }
-  return api;
-}
-
-}  // namespace
-
-// One libcurl easy handle, kept for the store's lifetime so connections are reused.
-struct EtcdStore::Curl {
-  Curl() : api(curl_api()) {
-    handle = api.easy_init();
-    if (!handle) throw std::runtime_error("etcd store: curl_easy_init failed");
-    headers = api.slist_append(nullptr, "Content-Type: application/json");
-    // No "Expect: 100-continue" round trip before bodies over 1 KiB (blocks are larger).
-    headers = api.slist_append(headers, "Expect:");
-  }
-  ~Curl() {
-    api.slist_free_all(headers);
-    api.easy_cleanup(handle);
-  }
-  Curl(const Curl&) = delete;
-  Curl& operator=(const Curl&) = delete;
-  const CurlApi& api;
-  CURL* handle = nullptr;
-  curl_slist* headers = nullptr;
-};
-
-EtcdStore::EtcdStore(EtcdOptions options)
-    : options_(std::move(options)), curl_(std::make_unique<Curl>()) {
+EtcdStore::EtcdStore(EtcdOptions options) : options_(std::move(options)) {
   if (options_.endpoints.empty()) throw std::invalid_argument("etcd store: no endpoints");
   while (!options_.prefix.empty() && options_.prefix.back() == '/') options_.prefix.pop_back();
+  TlsFiles tls{options_.ca_file, options_.cert_file, options_.key_file};
+  for (const auto& ep : options_.endpoints) {
+    connections_.push_back(std::make_unique<HttpConnection>(HttpUrl::parse(ep), tls));
+  }
 }
 
 EtcdStore::~EtcdStore() = default;
@@ -155,61 +71,41 @@ json EtcdStore::call(const std::string& path, const json& body) {
   auto deadline = Clock::now() + options_.timeout;
   std::string payload = body.dump();
   std::string last_error;
-  CURL* h = curl_->handle;
-  const CurlApi& api = curl_->api;
   size_t tried = 0;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
+    HttpConnection& conn = *connections_[current_];
     const std::string& ep = options_.endpoints[current_];
-    std::string url = ep + path;
-    std::string response;
-    api.easy_reset(h);
-    api.easy_setopt(h, CURLOPT_URL, url.c_str());
-    api.easy_setopt(h, CURLOPT_POST, 1L);
-    api.easy_setopt(h, CURLOPT_POSTFIELDS, payload.c_str());
-    api.easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
-    api.easy_setopt(h, CURLOPT_HTTPHEADER, curl_->headers);
-    api.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    api.easy_setopt(h, CURLOPT_WRITEDATA, &response);
-    api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    api.easy_setopt(h, CURLOPT_NOPROXY, "*");
-    api.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
-    // A dead member refuses at once; a hung one must not eat the whole budget.
-    api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::min<long>(left.count(), 1000));
-    if (!options_.ca_file.empty()) api.easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (!options_.cert_file.empty()) {
-      api.easy_setopt(h, CURLOPT_SSLCERT, options_.cert_file.c_str());
-      api.easy_setopt(h, CURLOPT_SSLKEY, options_.key_file.c_str());
-    }
-    CURLcode rc = api.easy_perform(h);
-    long status = 0;
-    if (rc == CURLE_OK) api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (rc == CURLE_OK && status == 200) {
-      try {
-        return json::parse(response);
-      } catch (const json::exception& e) {
-        throw std::runtime_error("etcd " + url + ": malformed answer: " + e.what());
+    try {
+      // A dead member refuses at once; a hung one must not eat the whole budget.
+      HttpResponse r =
+          conn.post(path, payload, deadline, std::min(left, std::chrono::milliseconds(1000)));
+      if (r.status == 200) {
+        try {
+          return json::parse(r.body);
+        } catch (const json::exception& e) {
+          throw std::runtime_error("etcd " + ep + path + ": malformed answer: " + e.what());
+        }
       }
-    }
-    // 4xx: etcd refuses the request itself (retrying elsewhere cannot help), except "too
-    // many requests" and a request timeout.
-    if (rc == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429) {
-      std::string msg = response;
-      try {
-        msg = json::parse(response).value("message", response);
-      } catch (const json::exception&) {
+      // 4xx: etcd refuses the request itself (retrying elsewhere cannot help), except "too
+      // many requests" and a request timeout.
+      if (r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429) {
+        std::string msg = r.body;
+        try {
+          msg = json::parse(r.body).value("message", r.body);
+        } catch (const json::exception&) {
+        }
+        throw std::runtime_error("etcd " + ep + path + " refused the request (HTTP " +
+                                 std::to_string(r.status) + "): " + msg);
       }
-      throw std::runtime_error("etcd " + url + " refused the request (HTTP " +
-                               std::to_string(status) + "): " + msg);
+      last_error = ep + ": HTTP " + std::to_string(r.status) + " " + r.body;
+    } catch (const HttpError& e) {
+      // The attempt the deadline cut short says less than the failures before it (a TLS
+      // error, a refused connection): keep those.
+      if (!e.timed_out() || last_error.empty()) last_error = e.what();
     }
-    // The attempt the deadline cut short says less than the failures before it (a TLS
-    // error, a refused connection): keep those.
-    if (rc != CURLE_OPERATION_TIMEDOUT || last_error.empty()) {
-      last_error = ep + ": " +
-                   (rc != CURLE_OK ? std::string(api.easy_strerror(rc))
-                                   : "HTTP " + std::to_string(status) + " " + response);
-    }
+    conn.close();  // the next request goes elsewhere
     current_ = (current_ + 1) % options_.endpoints.size();
     if (++tried % options_.endpoints.size() == 0) {
       // Every endpoint failed this round: wait a little (a leader election takes about a

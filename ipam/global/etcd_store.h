@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ipam/global/http_client.h"
 #include "ipam/global/store.h"
 
 namespace ipam {
@@ -24,7 +25,8 @@ struct EtcdOptions {
 };
 
 // A KvStore on etcd v3, spoken through its JSON gateway (POST /v3/kv/range, /v3/kv/txn; keys
-// and values base64) with libcurl, so no gRPC stack is needed.
+// and values base64) with our own HTTP/1.1 client (http_client.h: a socket, OpenSSL only for
+// https://), so neither gRPC nor libcurl is loaded by a plugin exec.
 //
 // Compare-and-swap is a txn comparing the key's mod_revision (0 for an absent key) with
 // put (or delete) on success; the new revision is the txn's header revision. Lists are read
@@ -39,7 +41,8 @@ struct EtcdOptions {
 // was lost may find that its first attempt happened (the compare then fails): the
 // allocator re-reads and recognises its own write.
 //
-// Proxies from the environment are ignored: the store talks to the endpoints directly.
+// Proxies from the environment are ignored: the store talks to the endpoints directly. One
+// connection is open at a time, to the current endpoint, and kept between requests.
 class EtcdStore : public KvStore {
  public:
   explicit EtcdStore(EtcdOptions options);
@@ -64,12 +67,11 @@ class EtcdStore : public KvStore {
   const std::string& current_endpoint() const { return options_.endpoints[current_]; }
 
  private:
-  struct Curl;
   nlohmann::json call(const std::string& path, const nlohmann::json& body);
   std::string full_key(const std::string& key) const { return options_.prefix + "/" + key; }
 
   EtcdOptions options_;
-  std::unique_ptr<Curl> curl_;
+  std::vector<std::unique_ptr<HttpConnection>> connections_;  // one per endpoint
   size_t current_ = 0;
 };
 
