@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "ipam/global/etcd_watch.h"
 #include "libcni/core/base64.h"
 #include "libcni/core/error.h"
 
@@ -34,8 +35,9 @@ std::string unb64(const json& obj, const char* key) {
   return *s;
 }
 
-// The smallest key greater than every key starting with `prefix` (etcd's range_end).
-std::string prefix_end(std::string prefix) {
+}  // namespace
+
+std::string EtcdStore::range_end(std::string prefix) {
   while (!prefix.empty()) {
     auto c = static_cast<unsigned char>(prefix.back());
     if (c < 0xff) {
@@ -47,7 +49,16 @@ std::string prefix_end(std::string prefix) {
   return std::string(1, '\0');  // every key
 }
 
-}  // namespace
+void EtcdStore::fail_over(size_t& current, size_t& tried, size_t endpoints, Deadline deadline) {
+  using Clock = std::chrono::steady_clock;
+  current = (current + 1) % endpoints;
+  if (++tried % endpoints == 0) {
+    // Every endpoint failed this round: wait a little (a leader election takes about a
+    // second) before the next.
+    auto pause = std::min<Clock::duration>(std::chrono::milliseconds(100), deadline - Clock::now());
+    if (pause > Clock::duration::zero()) std::this_thread::sleep_for(pause);
+  }
+}
 
 EtcdStore::EtcdStore(EtcdOptions options) : options_(std::move(options)) {
   if (options_.endpoints.empty()) throw std::invalid_argument("etcd store: no endpoints");
@@ -106,14 +117,7 @@ json EtcdStore::call(const std::string& path, const json& body) {
       if (!e.timed_out() || last_error.empty()) last_error = e.what();
     }
     conn.close();  // the next request goes elsewhere
-    current_ = (current_ + 1) % options_.endpoints.size();
-    if (++tried % options_.endpoints.size() == 0) {
-      // Every endpoint failed this round: wait a little (a leader election takes about a
-      // second) before the next.
-      auto pause =
-          std::min<Clock::duration>(std::chrono::milliseconds(100), deadline - Clock::now());
-      if (pause > Clock::duration::zero()) std::this_thread::sleep_for(pause);
-    }
+    fail_over(current_, tried, options_.endpoints.size(), deadline);
   }
   throw cni::Error(cni::kErrTryAgainLater,
                    describe() + " unreachable for " + std::to_string(options_.timeout.count()) +
@@ -130,7 +134,7 @@ std::optional<KvEntry> EtcdStore::get(const std::string& key) {
 
 std::vector<KvEntry> EtcdStore::list(const std::string& prefix, bool keys_only) {
   std::string start = full_key(prefix);
-  std::string end = prefix_end(start);
+  std::string end = range_end(start);
   size_t strip = options_.prefix.size() + 1;
   std::vector<KvEntry> out;
   int64_t revision = 0;
@@ -173,18 +177,21 @@ bool EtcdStore::erase_if(const std::string& key, int64_t expected) {
   return r.value("succeeded", false);
 }
 
-std::vector<std::vector<KvEntry>> EtcdStore::read_batch(const std::vector<Read>& reads) {
-  if (reads.empty()) return {};
+json EtcdStore::range_ops(const std::vector<Read>& reads) const {
   json ops = json::array();
   for (const auto& r : reads) {
     std::string k = full_key(r.key);
     json range = {{"key", b64(k)}};
-    if (r.prefix) range["range_end"] = b64(prefix_end(k));
+    if (r.prefix) range["range_end"] = b64(range_end(k));
     if (r.keys_only) range["keys_only"] = true;
     ops.push_back({{"request_range", range}});
   }
-  json res = call("/v3/kv/txn", {{"success", ops}});
-  const json& responses = res.at("responses");
+  return ops;
+}
+
+std::vector<std::vector<KvEntry>> EtcdStore::range_results(const json& txn,
+                                                           const std::vector<Read>& reads) const {
+  const json& responses = txn.value("responses", json::array());
   if (responses.size() != reads.size()) {
     throw std::runtime_error("etcd: txn answered " + std::to_string(responses.size()) + " of " +
                              std::to_string(reads.size()) + " reads");
@@ -204,18 +211,58 @@ std::vector<std::vector<KvEntry>> EtcdStore::read_batch(const std::vector<Read>&
   return out;
 }
 
-std::optional<std::vector<int64_t>> EtcdStore::put_all_if(const std::vector<Write>& writes) {
+std::vector<std::vector<KvEntry>> EtcdStore::read_batch(const std::vector<Read>& reads) {
+  if (reads.empty()) return {};
+  return range_results(call("/v3/kv/txn", {{"success", range_ops(reads)}}), reads);
+}
+
+json EtcdStore::write_txn(const std::vector<Write>& writes) const {
   json compares = json::array();
-  json puts = json::array();
+  json ops = json::array();
   for (const auto& w : writes) {
     std::string k = b64(full_key(w.key));
     compares.push_back(
         {{"key", k}, {"target", "MOD"}, {"result", "EQUAL"}, {"mod_revision", w.expected}});
-    puts.push_back({{"request_put", {{"key", k}, {"value", b64(w.value)}}}});
+    if (w.erase) {
+      ops.push_back({{"request_delete_range", {{"key", k}}}});
+    } else {
+      ops.push_back({{"request_put", {{"key", k}, {"value", b64(w.value)}}}});
+    }
   }
-  json r = call("/v3/kv/txn", {{"compare", compares}, {"success", puts}});
+  return {{"compare", compares}, {"success", ops}};
+}
+
+std::vector<int64_t> EtcdStore::revisions_of(const json& txn, const std::vector<Write>& writes) {
+  // Every key a txn writes gets the txn's revision as its mod_revision.
+  int64_t rev = as_int(txn.at("header"), "revision");
+  std::vector<int64_t> out;
+  for (const auto& w : writes) out.push_back(w.erase ? 0 : rev);
+  return out;
+}
+
+std::optional<std::vector<int64_t>> EtcdStore::put_all_if(const std::vector<Write>& writes) {
+  for (const auto& w : writes) {
+    if (w.erase && w.expected == 0) return std::nullopt;  // "delete if absent" deletes nothing
+  }
+  json r = call("/v3/kv/txn", write_txn(writes));
   if (!r.value("succeeded", false)) return std::nullopt;
-  return std::vector<int64_t>(writes.size(), as_int(r.at("header"), "revision"));
+  return revisions_of(r, writes);
+}
+
+KvStore::Outcome EtcdStore::put_all_if_or_read(const std::vector<Write>& writes,
+                                               const std::vector<Read>& reads) {
+  for (const auto& w : writes) {
+    if (w.erase && w.expected == 0) return {std::nullopt, read_batch(reads)};
+  }
+  json txn = write_txn(writes);
+  txn["failure"] = range_ops(reads);
+  json r = call("/v3/kv/txn", txn);
+  if (r.value("succeeded", false)) return {revisions_of(r, writes), {}};
+  return {std::nullopt, range_results(r, reads)};
+}
+
+std::unique_ptr<KvWatch> EtcdStore::watch(const std::vector<std::string>& prefixes) {
+  return std::make_unique<EtcdWatch>(options_, prefixes, current_);
 }
 
 void EtcdStore::ping() {

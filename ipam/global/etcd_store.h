@@ -59,15 +59,33 @@ class EtcdStore : public KvStore {
   std::vector<std::vector<KvEntry>> read_batch(const std::vector<Read>& reads) override;
   // One txn comparing every key's mod_revision: all or nothing.
   std::optional<std::vector<int64_t>> put_all_if(const std::vector<Write>& writes) override;
+  // The same txn with the reads as its failure branch: one round trip either way.
+  Outcome put_all_if_or_read(const std::vector<Write>& writes,
+                             const std::vector<Read>& reads) override;
+  bool transactions() const override { return true; }
+  // /v3/watch streams, one per prefix (etcd_watch.h).
+  std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) override;
   // Maintenance status of the answering member; an alarm (NOSPACE, CORRUPT) is an error.
   void ping() override;
   std::string describe() const override;
+
+  // The smallest key greater than every key starting with `prefix` (etcd's range_end).
+  static std::string range_end(std::string prefix);
+  // After a failed attempt on endpoint `current`: the next one, and once every endpoint has
+  // failed in this round (`tried` counts attempts) a short pause, never past `deadline`.
+  static void fail_over(size_t& current, size_t& tried, size_t endpoints, Deadline deadline);
 
   // The endpoint that answered last (tests of failover).
   const std::string& current_endpoint() const { return options_.endpoints[current_]; }
 
  private:
   nlohmann::json call(const std::string& path, const nlohmann::json& body);
+  nlohmann::json range_ops(const std::vector<Read>& reads) const;
+  std::vector<std::vector<KvEntry>> range_results(const nlohmann::json& txn,
+                                                  const std::vector<Read>& reads) const;
+  nlohmann::json write_txn(const std::vector<Write>& writes) const;
+  static std::vector<int64_t> revisions_of(const nlohmann::json& txn,
+                                           const std::vector<Write>& writes);
   std::string full_key(const std::string& key) const { return options_.prefix + "/" + key; }
 
   EtcdOptions options_;

@@ -16,6 +16,7 @@
 #include <system_error>
 #include <thread>
 
+#include "ipam/global/file_watch.h"
 #include "libcni/core/error.h"
 
 namespace ipam {
@@ -360,6 +361,16 @@ bool FileStore::erase_if(const std::string& key, int64_t expected) {
     if (rmdir((root_ + "/" + dir).c_str()) != 0) break;
   }
   return true;
+}
+
+std::unique_ptr<KvWatch> FileStore::watch(const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) {
+    if (p.empty() || p.back() != '/') {
+      throw std::invalid_argument("file store: watch prefix \"" + p + "\" must end with '/'");
+    }
+    path_of(p.substr(0, p.size() - 1));  // a valid key path, not .locks/ or .tmp/
+  }
+  return std::make_unique<FileWatch>(root_, prefixes);
 }
 
 void FileStore::ping() {

@@ -49,6 +49,8 @@ class FileStore : public KvStore {
                                 int64_t expected) override;
   bool erase_if(const std::string& key, int64_t expected) override;
   void ping() override;
+  // inotify (file_watch.h).
+  std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) override;
   std::string describe() const override { return "file store " + root_; }
 
   const std::string& root() const { return root_; }

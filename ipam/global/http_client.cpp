@@ -577,8 +577,8 @@ bool HttpConnection::read_stream(std::string& out, Deadline deadline) {
     }
     if (done) fail("the stream ended");
     if (out.size() > before) return true;
-    if (Clock::now() >= deadline && !buffered()) return false;
-    // Wait for more, but not past the deadline: there, nothing new is an answer too.
+    // What has arrived (the socket does not block), then wait, but not past the deadline:
+    // there, nothing new is an answer too.
     char buf[16384];
     bool want_write = false;
     ssize_t n = io_read(buf, sizeof buf, &want_write);

@@ -607,6 +607,37 @@ TEST_CASE("etcd store: compare-and-swap, prefixes, paged lists", "[global-ipam][
   CHECK(batch[2][0].value.empty());
 }
 
+TEST_CASE("etcd store: one txn writes (and deletes) all or else reads", "[global-ipam][etcd]") {
+  EtcdCluster etcd;
+  ipam::EtcdStore s(etcd.options("/strait-txn"));
+  auto a = s.put_if("blocks/p/a", "a1", 0);
+  auto h = s.put_if("handles/n/c/eth0", "h1", 0);
+  REQUIRE(a);
+  REQUIRE(h);
+  CHECK(s.transactions());
+  // A comparison fails: nothing is written, and the reads come back with the refusal.
+  auto refused =
+      s.put_all_if_or_read({{"blocks/p/a", "a2", *a}, {"handles/n/c/eth0", "", *h + 1000, true}},
+                           {{"blocks/p/a"}, {"handles/", true, false}, {"none/x"}});
+  CHECK_FALSE(refused.revisions);
+  REQUIRE(refused.reads.size() == 3);
+  REQUIRE(refused.reads[0].size() == 1);
+  CHECK(refused.reads[0][0].value == "a1");
+  CHECK(refused.reads[1][0].value == "h1");
+  CHECK(refused.reads[2].empty());
+  // All comparisons hold: a put and a delete in one txn.
+  auto done = s.put_all_if_or_read({{"blocks/p/a", "a2", *a}, {"handles/n/c/eth0", "", *h, true}},
+                                   {{"blocks/p/a"}});
+  REQUIRE(done.revisions);
+  CHECK(done.reads.empty());
+  CHECK((*done.revisions)[0] == s.get("blocks/p/a")->revision);
+  CHECK((*done.revisions)[1] == 0);
+  CHECK(s.get("blocks/p/a")->value == "a2");
+  CHECK_FALSE(s.get("handles/n/c/eth0"));
+  // Deleting what is not there never succeeds.
+  CHECK_FALSE(s.put_all_if({{"handles/n/c/eth0", "", 0, true}}));
+}
+
 TEST_CASE("global-ipam: 8 processes x 4 nodes on one etcd never share an address",
           "[global-ipam][etcd]") {
   EtcdCluster etcd;

@@ -1,8 +1,87 @@
 #include "test/support/memory_store.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+
 #include "libcni/core/error.h"
+#include "libcni/core/fd.h"
 
 namespace ipam {
+
+class MemoryWatch : public KvWatch {
+ public:
+  MemoryWatch(MemoryStore& store, std::vector<std::string> prefixes)
+      : store_(store),
+        prefixes_(std::move(prefixes)),
+        changed_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+        interrupt_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+    std::lock_guard lock(store_.mu_);
+    store_.watches_.push_back(this);
+  }
+  ~MemoryWatch() override {
+    std::lock_guard lock(store_.mu_);
+    auto& w = store_.watches_;
+    w.erase(std::remove(w.begin(), w.end(), this), w.end());
+  }
+  // Under the store's mutex.
+  void notify(const std::string& key) {
+    for (const auto& p : prefixes_) {
+      if (key.compare(0, p.size(), p) == 0) {
+        uint64_t one = 1;
+        ssize_t ignored = write(changed_.get(), &one, sizeof one);
+        (void)ignored;
+        return;
+      }
+    }
+  }
+  Event wait(std::chrono::milliseconds timeout) override {
+    {
+      std::lock_guard lock(store_.mu_);
+      if (store_.unreachable_) {
+        broken_ = true;
+        throw cni::Error(cni::kErrTryAgainLater, "memory store: unreachable");
+      }
+    }
+    if (broken_) {
+      broken_ = false;
+      return Event::kResync;
+    }
+    pollfd fds[2] = {{interrupt_.get(), POLLIN, 0}, {changed_.get(), POLLIN, 0}};
+    poll(fds, 2, static_cast<int>(timeout.count()));
+    uint64_t n = 0;
+    if (read(interrupt_.get(), &n, sizeof n) == sizeof n) return Event::kInterrupted;
+    if (read(changed_.get(), &n, sizeof n) == sizeof n) return Event::kChanged;
+    return Event::kTimeout;
+  }
+  void interrupt() override {
+    uint64_t one = 1;
+    ssize_t ignored = write(interrupt_.get(), &one, sizeof one);
+    (void)ignored;
+  }
+
+ private:
+  MemoryStore& store_;
+  std::vector<std::string> prefixes_;
+  cni::UniqueFd changed_;
+  cni::UniqueFd interrupt_;
+  bool broken_ = false;
+};
+
+std::unique_ptr<KvWatch> MemoryStore::watch(const std::vector<std::string>& prefixes) {
+  return std::make_unique<MemoryWatch>(*this, prefixes);
+}
+
+void MemoryStore::set_unreachable(bool unreachable) {
+  std::lock_guard lock(mu_);
+  unreachable_ = unreachable;
+}
+
+void MemoryStore::notify(const std::string& key) {
+  for (auto* w : watches_) w->notify(key);
+}
 
 std::optional<KvEntry> MemoryStore::get(const std::string& key) {
   std::lock_guard lock(mu_);
@@ -45,6 +124,7 @@ std::optional<int64_t> MemoryStore::put_if(const std::string& key, const std::st
     return std::nullopt;
   }
   data_[key] = KvEntry{key, value, ++revision_};
+  notify(key);
   return revision_;
 }
 
@@ -59,6 +139,7 @@ bool MemoryStore::erase_if(const std::string& key, int64_t expected) {
   }
   data_.erase(it);
   ++revision_;
+  notify(key);
   return true;
 }
 

@@ -25,8 +25,13 @@ class MemoryStore : public KvStore {
   bool erase_if(const std::string& key, int64_t expected) override;
   void ping() override;
   std::string describe() const override { return "memory store"; }
+  // Wakes on every write under the prefixes, at once (eventfds); see set_unreachable.
+  std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) override;
 
   void fail_writes(int n);
+  // While unreachable, watches' wait() throws cni::Error{kErrTryAgainLater} (a store gone
+  // away); once reachable again, each watch that threw answers kResync first.
+  void set_unreachable(bool unreachable);
   // Counts of operations so far (tests check how many round trips a verb costs).
   struct Counts {
     int gets = 0;
@@ -39,8 +44,12 @@ class MemoryStore : public KvStore {
   std::function<void(const std::string& key)> on_write;
 
  private:
+  friend class MemoryWatch;
   void before_write(const std::string& key);
+  void notify(const std::string& key);
   mutable std::mutex mu_;
+  std::vector<class MemoryWatch*> watches_;
+  bool unreachable_ = false;
   std::map<std::string, KvEntry> data_;
   int64_t revision_ = 0;
   int fail_writes_ = 0;

@@ -119,6 +119,21 @@ TEST_CASE("file store: batches are ordered, not atomic", "[global-ipam][file-sto
   auto revs = s.put_all_if({{"handles/n/c/eth0", "h2", h->revision}, {"blocks/p/b", "b2", *b}});
   REQUIRE(revs);
   CHECK(s.get("blocks/p/b")->revision == (*revs)[1]);
+  // Without transactions the fallback of put_all_if_or_read is the ordered batch, then the
+  // reads; an erase goes by erase_if.
+  CHECK_FALSE(s.transactions());
+  auto blk = s.get("blocks/p/b");
+  auto refused = s.put_all_if_or_read({{"blocks/p/b", "", blk->revision + 1, true}},
+                                      {{"blocks/p/b"}, {"none/x"}});
+  CHECK_FALSE(refused.revisions);
+  REQUIRE(refused.reads.size() == 2);
+  CHECK(refused.reads[0][0].value == "b2");
+  REQUIRE(s.put_if("nodes/gone", "x", 0));
+  auto gone = s.get("nodes/gone");
+  auto erased = s.put_all_if({{"nodes/gone", "", gone->revision, true}});
+  REQUIRE(erased);
+  CHECK((*erased)[0] == 0);
+  CHECK_FALSE(s.get("nodes/gone"));
   auto batch = s.read_batch({{"blocks/p/b"}, {"handles/", true, false}, {"none/x"}});
   REQUIRE(batch.size() == 3);
   CHECK(batch[0][0].value == "b2");
