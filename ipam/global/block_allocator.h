@@ -11,6 +11,7 @@
 
 #include "ipam/address_request.h"
 #include "ipam/global/block.h"
+#include "ipam/global/block_cache.h"
 #include "ipam/global/config.h"
 #include "ipam/global/records.h"
 #include "ipam/global/store.h"
@@ -43,6 +44,14 @@ struct AllocatorOptions {
   int probes = 16;
   // Sleeps between attempts (tests pass a no-op or a counter).
   std::function<void(std::chrono::microseconds)> sleep;
+  // The node's cache (held under the node lock; block_cache.h): with a store that has
+  // transactions, an ADD or DEL it predicts is one round trip. Null: none.
+  BlockCache* cache = nullptr;
+  // An empty block stays its node's for this long (seconds), then the next node that finds
+  // no free block releases and claims it; 0: never (emptyBlockGraceSeconds).
+  int64_t empty_block_grace_s = 600;
+  // The wall clock in unix seconds (tests pass their own); default time().
+  std::function<int64_t()> now;
 };
 
 // The cluster-wide allocator (Calico's IPAM core over our KvStore): pools cut into blocks,
@@ -141,6 +150,25 @@ class BlockAllocator {
   HandleState load_handle(const records::Handle& handle);
   // The handle's entries that its blocks confirm.
   std::vector<Assignment> verify(const records::Handle& handle, const HandleState& state);
+  // The cache (when there is one) learns what was written or read.
+  void remember(const std::string& key, const std::string& value, int64_t revision);
+  void forget(const std::string& key);
+  // Stamps emptySince on a block that just lost its last allocation.
+  void note_empty(Block& b) const;
+  // ADD in one round trip from the cache: nullopt when the cache cannot say (then `fresh`
+  // stays empty) or was wrong (then `fresh` holds `reads` as the failed txn read them).
+  std::optional<std::vector<Assignment>> assign_from_cache(
+      const records::Handle& handle, const std::vector<int>& families,
+      const std::vector<KvStore::Read>& reads, std::vector<std::vector<KvEntry>>* fresh);
+  // DEL in one round trip from the cache, likewise; `reads` are the handle and its blocks.
+  std::optional<std::vector<Assignment>> release_from_cache(
+      const records::Handle& handle, std::vector<KvStore::Read>* reads,
+      std::vector<std::vector<KvEntry>>* fresh);
+  // An empty block of `pool` whose grace period has passed, released (deleted with a
+  // compare-and-swap on the revision it was seen empty at) for this node to claim.
+  std::optional<cni::IpNet> reclaim_empty_block(const PoolConfig& pool);
+  // Whether one is there (STATUS), without writing.
+  bool has_reclaimable_block(const PoolConfig& pool);
   // Writes the handle record with `entry` appended (the intent) and `block`, both compared
   // with their revisions: one etcd txn, or intent then block on the file store. Throws
   // Conflict when either changed.
@@ -173,6 +201,9 @@ class BlockAllocator {
   std::map<std::string, bool> pool_checked_;
   // Affinity listings read together with the handle at the start of assign().
   std::map<std::string, std::vector<KvEntry>> prefetched_;
+  // Blocks read in the same batch (the cache's keys): key -> entry, nullopt when absent. Used
+  // once (by load_block or affine_blocks), then dropped: our own writes make them stale.
+  std::map<std::string, std::optional<KvEntry>> prefetched_blocks_;
   std::minstd_rand rng_;
 };
 
