@@ -28,6 +28,8 @@ std::string handles_prefix() { return "handles/"; }
 std::string handles_prefix(const std::string& network) { return handles_prefix() + network + "/"; }
 std::string nodes_prefix() { return "nodes/"; }
 std::string node_key(const std::string& node) { return nodes_prefix() + node; }
+std::string dead_node_marks_prefix() { return "gc/dead-nodes/"; }
+std::string dead_node_mark_key(const std::string& node) { return dead_node_marks_prefix() + node; }
 
 namespace {
 
@@ -85,6 +87,12 @@ std::optional<std::string> parse_node_key(const std::string& key) {
   return (*p)[1];
 }
 
+std::optional<std::string> parse_dead_node_mark_key(const std::string& key) {
+  auto p = split(key, 3, "gc");
+  if (!p || (*p)[1] != "dead-nodes") return std::nullopt;
+  return (*p)[2];
+}
+
 std::optional<Handle> Handle::parse(const std::string& id) {
   auto p = split(id, 3);
   if (!p) return std::nullopt;
@@ -135,6 +143,16 @@ HandleRecord HandleRecord::from_json(const nlohmann::json& j) {
           IpAddress::parse(e.at("ip").get<std::string>()), e.at("seq").get<uint64_t>()});
     }
     return r;
+  });
+}
+
+nlohmann::json DeadNodeMark::to_json() const {
+  return {{"firstSeen", first_seen}, {"revision", revision}};
+}
+
+DeadNodeMark DeadNodeMark::from_json(const nlohmann::json& j) {
+  return decode("dead node mark", [&] {
+    return DeadNodeMark{j.at("firstSeen").get<int64_t>(), j.at("revision").get<int64_t>()};
   });
 }
 

@@ -2,10 +2,12 @@
 
 #include <CLI/CLI.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "ipam/global/config.h"
+#include "ipam/global/records.h"
 #include "ipam/global/store_factory.h"
 #include "libcni/core/error.h"
 #include "plugins/global-ipam/consistency_check.h"
@@ -63,10 +65,26 @@ int cli_main(const std::vector<std::string>& args, const cni::EnvMap& env, std::
   release->add_option("--handle", handle, "NETWORK/CONTAINERID/IFNAME")->required();
   std::string network;
   bool dry_run = false;
-  auto* gc = app.add_subcommand("gc", "Release every allocation whose attachment is not valid");
-  gc->add_option("--valid", valid_file, "JSON list of valid attachments")->required();
-  gc->add_option("--node", node, "Only allocations of this node");
-  gc->add_option("--network", network, "Only this network");
+  std::string live_nodes_file;
+  bool dead_without_record = false;
+  int64_t grace_s = 900;
+  auto* gc = app.add_subcommand(
+      "gc",
+      "Release every allocation whose attachment is not valid (--valid), or what nodes that no "
+      "longer exist hold (--live-nodes, --dead-without-record: found gone twice, --grace apart)");
+  gc->add_option("--valid", valid_file, "JSON list of valid attachments");
+  gc->add_option("--node", node, "With --valid: only allocations of this node");
+  gc->add_option("--network", network, "With --valid: only this network");
+  auto* live = gc->add_option("--live-nodes", live_nodes_file,
+                              "JSON list of the nodes that exist (or `kubectl get nodes -o json`): "
+                              "the others are collected");
+  gc->add_flag("--dead-without-record", dead_without_record,
+               "Collect the nodes whose node record is gone")
+      ->excludes(live);
+  gc->add_option("--grace", grace_s,
+                 "Seconds a node must stay gone between the two observations that collect it")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   gc->add_flag("--dry-run", dry_run, "Only print what would be released");
   std::string set_name;
   std::string address;
@@ -119,8 +137,26 @@ int cli_main(const std::vector<std::string>& args, const cni::EnvMap& env, std::
     }
     if (verb == "release") return cli::release(*store, handle, as_json, out, err);
     if (verb == "gc") {
-      return cli::gc(*store, cli::read_valid(valid_file), node, network, dry_run, as_json, out,
-                     err);
+      bool dead_nodes = !live_nodes_file.empty() || dead_without_record;
+      if (valid_file.empty() && !dead_nodes) {
+        err << "global-ipam: gc needs --valid, --live-nodes or --dead-without-record\n";
+        return 1;
+      }
+      int rc = 0;
+      if (!valid_file.empty()) {
+        rc |=
+            cli::gc(*store, cli::read_valid(valid_file), node, network, dry_run, as_json, out, err);
+      }
+      if (dead_nodes) {
+        std::set<std::string> live_set;
+        if (!live_nodes_file.empty()) live_set = cli::read_node_list(live_nodes_file);
+        auto alive = [&](const std::string& n) {
+          if (dead_without_record) return store->get(ipam::records::node_key(n)).has_value();
+          return live_set.count(n) > 0;
+        };
+        rc |= cli::gc_dead_nodes(*store, alive, grace_s, dry_run, as_json, out, err);
+      }
+      return rc;
     }
     if (verb == "set-node") return cli::set_node(*store, set_name, address, attrs, as_json, out);
   } catch (const cni::Error& e) {

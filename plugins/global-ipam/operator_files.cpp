@@ -67,4 +67,29 @@ bool is_valid(const std::vector<ValidAttachment>& valid, const ipam::records::Ha
   });
 }
 
+std::set<std::string> read_node_list(const std::string& path) {
+  json j = read_json_file(path);
+  std::set<std::string> out;
+  auto add = [&](const json& name) {
+    if (!name.is_string() || name.get<std::string>().empty()) {
+      throw std::runtime_error("\"" + path + "\": " + name.dump() + " is not a node name");
+    }
+    out.insert(name.get<std::string>());
+  };
+  if (j.is_array()) {
+    for (const auto& n : j) add(n);
+  } else if (j.is_object() && j.contains("items") && j["items"].is_array()) {
+    for (const auto& item : j["items"]) {
+      if (!item.is_object() || !item.contains("metadata") || !item["metadata"].contains("name")) {
+        throw std::runtime_error("\"" + path + "\": item without metadata.name");
+      }
+      add(item["metadata"]["name"]);
+    }
+  } else {
+    throw std::runtime_error("\"" + path +
+                             "\": expected a list of node names or `kubectl get nodes -o json`");
+  }
+  return out;
+}
+
 }  // namespace global_ipam::cli

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,9 @@ struct ValidAttachment {
 std::vector<ValidAttachment> read_valid(const std::string& path);
 
 bool is_valid(const std::vector<ValidAttachment>& valid, const ipam::records::Handle& h);
+
+// The nodes that exist: a JSON list of names, or `kubectl get nodes -o json` (items[].
+// metadata.name).
+std::set<std::string> read_node_list(const std::string& path);
 
 }  // namespace global_ipam::cli

@@ -1,10 +1,12 @@
 #include "plugins/global-ipam/repair.h"
 
+#include <ctime>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
 #include "ipam/global/block_allocator.h"
+#include "ipam/global/dead_nodes.h"
 #include "ipam/global/nodes.h"
 #include "libcni/core/error.h"
 
@@ -68,6 +70,49 @@ int gc(ipam::KvStore& store, const std::vector<ValidAttachment>& valid, const st
     out << "nothing to release\n";
   }
   return report.errors.empty() ? 0 : 1;
+}
+
+int gc_dead_nodes(ipam::KvStore& store, const std::function<bool(const std::string&)>& alive,
+                  int64_t grace_s, bool dry_run, bool as_json, std::ostream& out,
+                  std::ostream& err) {
+  ipam::DeadNodeGc gc;
+  gc.alive = alive;
+  gc.grace_s = grace_s;
+  gc.now = static_cast<int64_t>(std::time(nullptr));
+  gc.dry_run = dry_run;
+  auto r = ipam::collect_dead_nodes(store, gc);
+  json released = json::array();
+  for (const auto& c : r.released) {
+    released.push_back({{"ip", c.address.ip.str()}, {"handle", c.handle}, {"node", c.node}});
+  }
+  for (const auto& e : r.errors) err << "global-ipam: gc: " << e << "\n";
+  if (as_json) {
+    out << json{{"dryRun", dry_run},           {"suspected", r.suspected},
+                {"collected", r.collected},    {"revived", r.revived},
+                {"released", released},        {"blocksReleased", r.blocks_released},
+                {"blocksKept", r.blocks_kept}, {"errors", r.errors}}
+               .dump(2)
+        << "\n";
+    return r.errors.empty() ? 0 : 1;
+  }
+  for (const auto& n : r.suspected) {
+    out << "node " << n << " is gone: " << (dry_run ? "would be " : "") << "marked; collected "
+        << "when still gone " << grace_s << " s after it was first found gone\n";
+  }
+  for (const auto& n : r.revived) out << "node " << n << " is back: unmarked\n";
+  for (const auto& c : r.released) {
+    out << (dry_run ? "would release " : "released ") << c.address.ip.str() << " of " << c.handle
+        << " (node " << c.node << ")\n";
+  }
+  for (const auto& b : r.blocks_released)
+    out << (dry_run ? "would release " : "released ") << b << "\n";
+  for (const auto& b : r.blocks_kept) {
+    out << "kept " << b << ": other nodes still hold addresses in it\n";
+  }
+  if (r.suspected.empty() && r.collected.empty() && r.revived.empty()) {
+    out << "no node is gone\n";
+  }
+  return r.errors.empty() ? 0 : 1;
 }
 
 int set_node(ipam::KvStore& store, const std::string& name, const std::string& address,

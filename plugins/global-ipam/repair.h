@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -22,6 +24,12 @@ int release(ipam::KvStore& store, const std::string& handle_id, bool as_json, st
 int gc(ipam::KvStore& store, const std::vector<ValidAttachment>& valid, const std::string& node,
        const std::string& network, bool dry_run, bool as_json, std::ostream& out,
        std::ostream& err);
+
+// Releases what nodes that no longer exist hold (ipam/global/dead_nodes.h: the two-
+// observation rule): `alive` says which exist. Prints what was marked, collected, released.
+int gc_dead_nodes(ipam::KvStore& store, const std::function<bool(const std::string&)>& alive,
+                  int64_t grace_s, bool dry_run, bool as_json, std::ostream& out,
+                  std::ostream& err);
 
 // Creates or updates a node record: `attrs` are KEY=VALUE (an empty VALUE removes KEY).
 int set_node(ipam::KvStore& store, const std::string& name, const std::string& address,

@@ -203,6 +203,12 @@ TEST_CASE("global records: keys parse back; malformed keys are refused, not misr
         AffinityKey{"n1", "p1", net("fd00::40/122")});
   CHECK(parse_handle_key(Handle{"net", "abc", "eth0"}.key()) == Handle{"net", "abc", "eth0"});
   CHECK(parse_node_key(node_key("n1")) == "n1");
+  CHECK(dead_node_mark_key("n1") == "gc/dead-nodes/n1");
+  CHECK(parse_dead_node_mark_key(dead_node_mark_key("n1")) == "n1");
+  for (const char* bad : {"gc/dead-nodes", "gc/dead-nodes/", "gc/other/n1", "gc/dead-nodes/a/b"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_dead_node_mark_key(bad));
+  }
   // Offsets into a key without its '/' would have wrapped around and read garbage names.
   for (const char* bad : {"", "pools", "pools/", "pools//x", "pools/a/b", "nodes/p1", "x"}) {
     CAPTURE(bad);
