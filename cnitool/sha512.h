@@ -7,8 +7,8 @@
 
 namespace cni::tool {
 
-// SHA-512 (FIPS 180-4). cnitool derives container IDs from it exactly as upstream does, so a
-// self-contained implementation keeps the tool free of a crypto library dependency.
+// SHA-512 (FIPS 180-4) through libcrypto's EVP: cnitool derives container IDs from it exactly
+// as upstream does (container_id.h).
 std::array<uint8_t, 64> sha512(std::string_view data);
 
 // Lower-case hex of `bytes`.

@@ -2,6 +2,8 @@
 
 #include <optional>
 
+#include "libcni/core/hash.h"
+
 namespace ipam {
 
 using cni::IpAddress;
@@ -72,24 +74,7 @@ Uint128 BlockLayout::probe(uint64_t node_hash, Uint128 k) const {
 }
 
 uint64_t node_pool_hash(const std::string& node, const std::string& pool) {
-  uint64_t h = 14695981039346656037ull;
-  auto mix = [&](const std::string& s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-    h ^= 0xff;  // separator: ("ab", "c") and ("a", "bc") differ
-    h *= 1099511628211ull;
-  };
-  mix(node);
-  mix(pool);
-  // FNV's low bits are weak; finish with a 64-bit avalanche (splitmix64's).
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
+  return cni::stable_hash64({node, pool});
 }
 
 std::string cidr_key(const IpNet& net) { return net.ip.str() + "-" + std::to_string(net.prefix); }

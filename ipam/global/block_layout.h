@@ -64,7 +64,8 @@ class BlockLayout {
   int block_size_ = 0;
 };
 
-// A stable 64-bit hash (FNV-1a) of a node name and a pool name: the seed of probe().
+// The seed of probe() for a node and a pool: cni::stable_hash64({node, pool}). It orders the
+// free blocks a node tries first and where a borrower starts; nothing stored depends on it.
 uint64_t node_pool_hash(const std::string& node, const std::string& pool);
 
 // "10.0.0.32-27": a block (or any CIDR) as one path component, for store keys.

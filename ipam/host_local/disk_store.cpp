@@ -15,6 +15,7 @@
 #include <system_error>
 
 #include "libcni/core/error.h"
+#include "libcni/core/hash.h"
 #include "libcni/protocol/netconf.h"
 
 namespace ipam {
@@ -199,15 +200,6 @@ std::optional<std::string> pct_decode(std::string_view s) {
   return out;
 }
 
-uint64_t fnv1a64(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
-  }
-  return h;
-}
-
 std::string format_entry(const LeaseOwner& o, const std::vector<IpAddress>& ips) {
   std::string s = std::string(kIndexMagic) + "\nid " + pct_encode(o.container_id) + "\nif " +
                   pct_encode(o.ifname) + "\n";
@@ -284,8 +276,10 @@ std::string DiskStore::entry_name(const LeaseOwner& owner) {
     if (name.size() <= 200) return name;
   }
   char buf[32];
-  std::string key = owner.container_id + '\0' + owner.ifname;
-  std::snprintf(buf, sizeof buf, "h.%016llx", static_cast<unsigned long long>(fnv1a64(key)));
+  // Unframed FNV-1a of "<id>\0<ifname>": the name entries have on disk (see hash.h).
+  const std::string key = owner.container_id + '\0' + owner.ifname;
+  std::snprintf(buf, sizeof buf, "h.%016llx",
+                static_cast<unsigned long long>(cni::fnv1a64_bytes(key)));
   return buf;
 }
 

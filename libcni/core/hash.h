@@ -11,17 +11,29 @@
 // plugin must be found by the next (DEL needs no state because it can derive the name again).
 namespace cni {
 
+inline constexpr uint64_t kFnv64Offset = 0xcbf29ce484222325ull;
+inline constexpr uint64_t kFnv64Prime = 0x100000001b3ull;
+
+// FNV-1a, 64 bits, over `bytes` as they are, continuing from `h`. Only for names that
+// predate the framing below: host-local's index entries "h.<16 hex>" hash
+// container ID + '\0' + ifname with no trailing NUL (ipam/host_local/disk_store.cpp), and
+// leases on disk keep those names.
+constexpr uint64_t fnv1a64_bytes(std::string_view bytes, uint64_t h = kFnv64Offset) {
+  for (char c : bytes) {
+    h ^= static_cast<unsigned char>(c);
+    h *= kFnv64Prime;
+  }
+  return h;
+}
+
 // FNV-1a, 64 bits, over `parts` with a NUL byte after each part, so ("ab", "c") and
 // ("a", "bc") differ. FNV's low bits mix poorly for short inputs; stable_hash64 finishes with
 // splitmix64's avalanche so every bit depends on every input byte.
 constexpr uint64_t fnv1a64(std::initializer_list<std::string_view> parts) {
-  uint64_t h = 0xcbf29ce484222325ull;
+  uint64_t h = kFnv64Offset;
   for (std::string_view part : parts) {
-    for (char c : part) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 0x100000001b3ull;
-    }
-    h *= 0x100000001b3ull;  // the NUL separator: h ^= 0 is a no-op
+    h = fnv1a64_bytes(part, h);
+    h *= kFnv64Prime;  // the NUL separator: h ^= 0 is a no-op
   }
   return h;
 }

@@ -1,11 +1,13 @@
 #include "libcni/core/log.h"
 
-#include <sys/stat.h>
+#include <fcntl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
 
 namespace cni {
 
@@ -28,16 +30,15 @@ const char* level_name(Logger::Level l) {
 Logger::Logger(std::ostream& sink, Level level) : sink_(&sink), level_(level) {}
 
 void Logger::open_file(const std::string& path) {
-  // The file may hold container IDs and addresses: keep it private.
-  mode_t old = umask(077);
-  auto f = std::make_unique<std::ofstream>(path, std::ios::app);
-  umask(old);
-  if (!*f) {
+  // The file may hold container IDs and addresses: keep it private. The mode replaces the
+  // umask dance an ofstream needs (umask is per process; other threads may be creating files).
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!fd) {
     warning("failed to open logFile \"" + path + "\": " + std::strerror(errno));
     return;
   }
-  file_ = std::move(f);
-  sink_ = file_.get();
+  std::lock_guard<std::mutex> lock(mu_);
+  file_ = std::move(fd);
 }
 
 void Logger::set_level(std::string_view name) {
@@ -57,10 +58,23 @@ void Logger::write(Level level, std::string_view msg) {
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &utc);
   char millis[24];
   snprintf(millis, sizeof millis, ".%03ld", ts.tv_nsec / 1000000);
+  std::string line = std::string(stamp) + millis + "Z " + level_name(level) + " " +
+                     (tag_.empty() ? "" : tag_ + ": ") + std::string(msg) + '\n';
   std::lock_guard<std::mutex> lock(mu_);
-  *sink_ << stamp << millis << "Z " << level_name(level) << " " << (tag_.empty() ? "" : tag_ + ": ")
-         << msg << '\n';
-  sink_->flush();
+  if (!file_) {
+    *sink_ << line;
+    sink_->flush();
+    return;
+  }
+  // One write per line (O_APPEND): lines of plugins logging to one file do not interleave.
+  // A failed write loses the line; a logger has nowhere to report it.
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(file_.get(), line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
 }
 
 }  // namespace cni

@@ -1,11 +1,11 @@
 #pragma once
 
-#include <fstream>
-#include <memory>
 #include <mutex>
 #include <ostream>
 #include <string>
 #include <string_view>
+
+#include "libcni/core/fd.h"
 
 namespace cni {
 
@@ -17,7 +17,9 @@ class Logger {
   enum class Level { kError = 0, kWarning = 1, kInfo = 2, kDebug = 3 };
 
   explicit Logger(std::ostream& sink, Level level = Level::kWarning);
-  // Redirects to `path` (append, 0600); on failure keeps the current sink and says so there.
+  // Redirects to `path` (append, created 0600); on failure keeps the current sink and says
+  // so there. The descriptor is close-on-exec: IPAM delegates and the plugins cnitool runs
+  // must not inherit it (each opens the logFile of its own config).
   void open_file(const std::string& path);
   void set_level(Level level) { level_ = level; }
   // "error", "warning", "info", "debug" (also "panic" -> error); unknown names are ignored.
@@ -33,7 +35,7 @@ class Logger {
  private:
   void write(Level level, std::string_view msg);
   std::ostream* sink_;
-  std::unique_ptr<std::ofstream> file_;
+  UniqueFd file_;  // when set, lines go here instead of sink_
   std::mutex mu_;
   Level level_;
   std::string tag_;

@@ -52,12 +52,12 @@ void delete_address(NlSocket& sock, const LinkRef& link, const IpNet& addr) {
   addr_request(sock, RTM_DELADDR, 0, index, addr, {}, what);
 }
 
-std::vector<IpNet> list_addresses(NlSocket& sock, const LinkRef& link, int family) {
+std::vector<AddressState> list_address_states(NlSocket& sock, const LinkRef& link, int family) {
   const int index = resolve_link_index(sock, link);
   NlCachePtr cache =
       sock.dump("failed to list addresses of link " + link.str(),
                 [](nl_sock* s, nl_cache** c) { return rtnl_addr_alloc_cache(s, c); });
-  std::vector<IpNet> out;
+  std::vector<AddressState> out;
   for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
     auto* a = reinterpret_cast<rtnl_addr*>(o);
     if (rtnl_addr_get_ifindex(a) != index) continue;
@@ -65,8 +65,19 @@ std::vector<IpNet> list_addresses(NlSocket& sock, const LinkRef& link, int famil
     if (family != AF_UNSPEC && f != family) continue;
     auto ip = from_nl_addr(rtnl_addr_get_local(a));
     if (!ip) continue;
-    out.push_back(IpNet{*ip, rtnl_addr_get_prefixlen(a)});
+    // libnl reads IFA_FLAGS (32 bits) when the kernel sends it, else ifa_flags.
+    const unsigned flags = rtnl_addr_get_flags(a);
+    out.push_back({.address = IpNet{*ip, rtnl_addr_get_prefixlen(a)},
+                   .tentative = (flags & IFA_F_TENTATIVE) != 0,
+                   .dad_failed = (flags & IFA_F_DADFAILED) != 0,
+                   .scope = static_cast<uint8_t>(rtnl_addr_get_scope(a))});
   }
+  return out;
+}
+
+std::vector<IpNet> list_addresses(NlSocket& sock, const LinkRef& link, int family) {
+  std::vector<IpNet> out;
+  for (const AddressState& a : list_address_states(sock, link, family)) out.push_back(a.address);
   return out;
 }
 

@@ -30,4 +30,15 @@ void delete_address(NlSocket& sock, const LinkRef& link, const IpNet& addr);
 // order, IPv6 link-local ones included.
 std::vector<IpNet> list_addresses(NlSocket& sock, const LinkRef& link, int family = AF_UNSPEC);
 
+// An address with the states of its IFA_F_* flags a plugin waits on or fails for.
+struct AddressState {
+  IpNet address{};
+  bool tentative = false;   // IFA_F_TENTATIVE: IPv6 duplicate address detection still runs
+  bool dad_failed = false;  // IFA_F_DADFAILED: another host on the link answered for it
+  uint8_t scope = 0;        // RT_SCOPE_*
+};
+// list_addresses with the states, from the same dump (libnl's address cache).
+std::vector<AddressState> list_address_states(NlSocket& sock, const LinkRef& link,
+                                              int family = AF_UNSPEC);
+
 }  // namespace cni

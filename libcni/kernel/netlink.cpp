@@ -143,15 +143,6 @@ std::optional<IpNet> ipnet_from_nl_addr(const nl_addr* addr) {
   return IpNet{*ip, static_cast<int>(nl_addr_get_prefixlen(addr))};
 }
 
-int retry_dump_intr(const std::function<int()>& attempt, int max_attempts) {
-  int rc = 0;
-  for (int i = 0; i < max_attempts; ++i) {
-    rc = attempt();
-    if (rc != -NLE_DUMP_INTR) return rc;
-  }
-  return rc;
-}
-
 // ---- NlMessage ----
 
 namespace {
@@ -261,11 +252,8 @@ void NlSocket::request(NlMessage& msg, const std::string& what) {
 NlCachePtr NlSocket::dump(const std::string& what,
                           const std::function<int(nl_sock*, nl_cache**)>& alloc) {
   nl_cache* cache = nullptr;
-  const int rc = retry_dump_intr([&] {
-    err_->reset();
-    cache = nullptr;
-    return alloc(sock_.get(), &cache);
-  });
+  err_->reset();
+  const int rc = alloc(sock_.get(), &cache);
   if (rc < 0) throw error(what, rc);
   return NlCachePtr(cache);
 }

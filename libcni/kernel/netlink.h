@@ -89,14 +89,6 @@ NlAddrPtr to_nl_addr(const IpNet& net);
 std::optional<IpAddress> from_nl_addr(const nl_addr* addr);
 std::optional<IpNet> ipnet_from_nl_addr(const nl_addr* addr);
 
-// Dumps can be interrupted when the kernel's tables change underneath (NLM_F_DUMP_INTR,
-// libnl -NLE_DUMP_INTR): the answer may be inconsistent, so run it again, as upstream's
-// pkg/netlinksafe does.
-inline constexpr int kDumpAttempts = 5;
-// Runs `attempt` (returning 0 or a negative libnl code) until it returns anything but
-// -NLE_DUMP_INTR, at most `max_attempts` times; returns the last result.
-int retry_dump_intr(const std::function<int()>& attempt, int max_attempts = kDumpAttempts);
-
 // A request being built: an nlmsghdr, the family header (ifinfomsg, rtmsg, ...), then
 // attributes. Every put throws NetlinkError if the message is full.
 class NlMessage {
@@ -144,8 +136,12 @@ class NlSocket {
 
   // Sends `msg` and waits for the kernel's ack; throws NetlinkError(what, ...).
   void request(NlMessage& msg, const std::string& what);
-  // Runs a libnl dump through a cache allocator (rtnl_link_alloc_cache, ...), retrying
-  // NLE_DUMP_INTR; throws NetlinkError(what, ...).
+  // Runs a libnl dump through a cache allocator (rtnl_link_alloc_cache, ...); throws
+  // NetlinkError(what, ...). A dump the kernel marks interrupted (NLM_F_DUMP_INTR: the table
+  // changed underneath, as upstream's pkg/netlinksafe guards against) never comes back as
+  // -NLE_DUMP_INTR: every rtnl_*_alloc_cache fills through nl_cache_refill, which requests
+  // the dump again until it is consistent (libnl lib/cache.c, "dump interrupted,
+  // restarting"). Only cache allocators belong here, so that stays true.
   NlCachePtr dump(const std::string& what, const std::function<int(nl_sock*, nl_cache**)>& alloc);
   // Runs one libnl call that talks to the kernel, returning its result. After a failure,
   // error(what, rc) builds the exception with the errno the kernel sent, if libnl let it

@@ -8,9 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <system_error>
+#include <thread>
 
 #include "libcni/core/error.h"
 #include "libcni/core/fd.h"
@@ -19,8 +22,10 @@ namespace cni {
 
 namespace {
 
-std::system_error os_error(const std::string& what) {
-  return std::system_error(errno, std::generic_category(), what);
+using Clock = std::chrono::steady_clock;
+
+std::system_error os_error(const std::string& what, int err = errno) {
+  return std::system_error(err, std::generic_category(), what);
 }
 
 void make_pipe(UniqueFd& read_end, UniqueFd& write_end) {
@@ -33,33 +38,114 @@ void make_pipe(UniqueFd& read_end, UniqueFd& write_end) {
 // posix_spawn file actions, released on every path.
 class FileActions {
  public:
-  FileActions() { posix_spawn_file_actions_init(&fa_); }
+  FileActions() {
+    if (int rc = posix_spawn_file_actions_init(&fa_); rc != 0) {
+      throw os_error("failed to prepare a child's file actions", rc);
+    }
+  }
   ~FileActions() { posix_spawn_file_actions_destroy(&fa_); }
   FileActions(const FileActions&) = delete;
   FileActions& operator=(const FileActions&) = delete;
   posix_spawn_file_actions_t* get() { return &fa_; }
+  // The child's descriptor `child_fd` becomes `fd`.
+  void dup2(int fd, int child_fd, const std::string& path) {
+    if (int rc = posix_spawn_file_actions_adddup2(&fa_, fd, child_fd); rc != 0) {
+      throw os_error("failed to prepare the standard streams of \"" + path + "\"", rc);
+    }
+  }
 
  private:
   posix_spawn_file_actions_t fa_;
 };
 
+// SIGPIPE blocked in this thread, restored on every path: a plugin that exits without reading
+// stdin must not kill us. A SIGPIPE raised meanwhile is discarded first.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_set_);
+    sigaddset(&pipe_set_, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set_, &old_set_);
+  }
+  ~SigpipeBlock() {
+    timespec zero{0, 0};
+    while (sigtimedwait(&pipe_set_, nullptr, &zero) > 0) {
+    }
+    pthread_sigmask(SIG_SETMASK, &old_set_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t pipe_set_, old_set_;
+};
+
+// A started child until it is reaped. Leaving spawn() early (an exception) kills and reaps
+// it, so no error path leaves a child blocked on a pipe nobody drains, or a zombie.
+class Child {
+ public:
+  Child(pid_t pid, std::string path) : pid_(pid), path_(std::move(path)) {}
+  ~Child() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    int status = 0;
+    while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  void kill() { ::kill(pid_, SIGKILL); }
+  // Its wait status once it has exited; nullopt while it runs (with `block`, waits).
+  std::optional<int> reap(bool block) {
+    int status = 0;
+    for (;;) {
+      const pid_t r = waitpid(pid_, &status, block ? 0 : WNOHANG);
+      if (r == pid_) {
+        pid_ = 0;
+        return status;
+      }
+      if (r == 0) return std::nullopt;
+      if (errno != EINTR) throw os_error("failed to wait for \"" + path_ + "\"");
+    }
+  }
+
+ private:
+  pid_t pid_;
+  std::string path_;
+};
+
+// Milliseconds until `deadline` for poll(), rounded up; -1 without a deadline.
+int poll_timeout(const std::optional<Clock::time_point>& deadline) {
+  if (!deadline) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
+  return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30));
+}
+
 }  // namespace
 
 ExecResult SpawnRunner::run(const std::string& path, const EnvMap& env, std::string_view input) {
-  return spawn({path}, env, input);
+  return spawn({path}, env, input, options_);
 }
 
-ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::string_view input) {
+ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::string_view input,
+                 const SpawnOptions& options) {
   const std::string& path = args.at(0);
   UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
   make_pipe(in_r, in_w);
   make_pipe(out_r, out_w);
   make_pipe(err_r, err_w);
+  if (input.empty()) {
+    in_w.reset();  // the child reads EOF at once
+  } else if (fcntl(in_w.get(), F_SETFL, O_NONBLOCK) != 0) {
+    // A blocking write would deadlock with a child that writes before it reads.
+    throw os_error("failed to make the stdin pipe of \"" + path + "\" non-blocking");
+  }
 
   FileActions fa;
-  posix_spawn_file_actions_adddup2(fa.get(), in_r.get(), 0);
-  posix_spawn_file_actions_adddup2(fa.get(), out_w.get(), 1);
-  posix_spawn_file_actions_adddup2(fa.get(), err_w.get(), 2);
+  fa.dup2(in_r.get(), 0, path);
+  fa.dup2(out_w.get(), 1, path);
+  fa.dup2(err_w.get(), 2, path);
 
   std::vector<std::string> env_strings;
   env_strings.reserve(env.size());
@@ -72,12 +158,14 @@ ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::s
   for (auto& a : arg_copies) argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  std::optional<Clock::time_point> deadline;
+  if (options.timeout) deadline = Clock::now() + *options.timeout;
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, path.c_str(), fa.get(), nullptr, argv.data(), envp.data());
-  if (rc != 0) {
-    errno = rc;
-    throw os_error("failed to execute \"" + path + "\"");
+  if (int rc = posix_spawn(&pid, path.c_str(), fa.get(), nullptr, argv.data(), envp.data());
+      rc != 0) {
+    throw os_error("failed to execute \"" + path + "\"", rc);
   }
+  Child child(pid, path);
   in_r.reset();
   out_w.reset();
   err_w.reset();
@@ -85,27 +173,26 @@ ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::s
   // Feed stdin and drain both outputs together so that neither side blocks on a full pipe.
   ExecResult result;
   size_t written = 0;
-  if (input.empty()) in_w.reset();
-  fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
   std::array<char, 65536> buf;
-  // A plugin that exits without reading stdin must not kill us with SIGPIPE.
-  sigset_t pipe_set, old_set;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  const SigpipeBlock no_sigpipe;
+  bool expired = false;
   while (out_r || err_r) {
     std::array<pollfd, 3> pfds{};
-    nfds_t n = 0;
-    pfds[n++] = {out_r ? out_r.get() : -1, POLLIN, 0};
-    pfds[n++] = {err_r ? err_r.get() : -1, POLLIN, 0};
-    pfds[n++] = {in_w ? in_w.get() : -1, POLLOUT, 0};
-    if (poll(pfds.data(), n, -1) < 0) {
+    pfds[0] = {out_r ? out_r.get() : -1, POLLIN, 0};
+    pfds[1] = {err_r ? err_r.get() : -1, POLLIN, 0};
+    pfds[2] = {in_w ? in_w.get() : -1, POLLOUT, 0};
+    const int ready = poll(pfds.data(), pfds.size(), poll_timeout(deadline));
+    if (ready < 0) {
       if (errno == EINTR) continue;
+      throw os_error("failed to wait for the output of \"" + path + "\"");
+    }
+    if (ready == 0) {  // only with a deadline, which has passed
+      expired = true;
       break;
     }
-    for (int i = 0; i < 2; ++i) {
+    for (size_t i = 0; i < 2; ++i) {
       UniqueFd& fd = i == 0 ? out_r : err_r;
-      if (!fd || !(pfds[static_cast<size_t>(i)].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      if (!fd || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t got = read(fd.get(), buf.data(), buf.size());
       if (got > 0) {
         (i == 0 ? result.out : result.err).append(buf.data(), static_cast<size_t>(got));
@@ -121,18 +208,42 @@ ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::s
     }
   }
   in_w.reset();
-  // Discard a SIGPIPE raised while writing, then restore the mask.
-  timespec zero{0, 0};
-  while (sigtimedwait(&pipe_set, nullptr, &zero) > 0) {
-  }
-  pthread_sigmask(SIG_SETMASK, &old_set, nullptr);
 
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) throw os_error("failed to wait for \"" + path + "\"");
+  // Output is closed; the child may still run (it closed its streams, or its last write
+  // raced its exit): wait for it, within the deadline.
+  std::optional<int> status;
+  if (!expired && !deadline) status = child.reap(true);
+  for (auto nap = std::chrono::microseconds(50); !expired && !status;
+       nap = std::min(nap * 2, std::chrono::microseconds(10000))) {
+    status = child.reap(false);
+    if (status) break;
+    if (Clock::now() >= *deadline) {
+      expired = true;
+      break;
+    }
+    std::this_thread::sleep_for(nap);
   }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (expired) {
+    child.kill();
+    status = child.reap(true);
+    result.timed_out_after = options.timeout;
+  }
+  result.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
   return result;
+}
+
+std::chrono::milliseconds delegate_timeout(const EnvMap& env) {
+  auto it = env.find(std::string(kDelegateTimeoutVar));
+  if (it == env.end()) return kDefaultDelegateTimeout;
+  const std::string& text = it->second;
+  int seconds = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || seconds < 1 ||
+      seconds > 3600) {
+    throw Error(kErrInvalidEnv, std::string(kDelegateTimeoutVar) + ": \"" + text +
+                                    "\" is not a whole number of seconds from 1 to 3600");
+  }
+  return std::chrono::seconds(seconds);
 }
 
 std::string find_plugin(std::string_view type, const std::vector<std::string>& path) {
@@ -161,6 +272,14 @@ std::string invoke_plugin(ExecRunner& runner, std::string_view type,
   std::string binary = find_plugin(type, path);
   env["CNI_COMMAND"] = std::string(command);
   ExecResult r = runner.run(binary, env, input);
+  if (r.timed_out_after) {
+    const auto ms = r.timed_out_after->count();
+    const std::string limit =
+        ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+    throw Error(kErrInternal, "plugin \"" + std::string(type) + "\" did not finish within " +
+                                  limit + " and was killed (" + std::string(kDelegateTimeoutVar) +
+                                  " sets the limit)");
+  }
   if (r.exit_code == 0) return r.out;
   // The plugin's error JSON is on stdout (SPEC "Error"); fall back to stderr text.
   auto j = nlohmann::json::parse(r.out, nullptr, false);

@@ -1,6 +1,7 @@
 #include "libcni/process/ipam_exec.h"
 
 #include <string_view>
+#include <system_error>
 
 #include <nlohmann/json.hpp>
 
@@ -44,9 +45,13 @@ bool ipam_independent_of_link(std::string_view type) {
   return type == "host-local" || type == "static" || type == "global-ipam" || type == "whereabouts";
 }
 
-EarlyIpamAdd::EarlyIpamAdd(const CmdArgs& args) : args_(args) {
-  if (ipam_independent_of_link(ipam_type(args.conf))) {
+void EarlyIpamAdd::start() {
+  if (started_.valid() || !ipam_independent_of_link(ipam_type(args_.conf))) return;
+  const CmdArgs& args = args_;
+  try {
     started_ = std::async(std::launch::async, [&args] { return ipam_add(args); });
+  } catch (const std::system_error& e) {
+    throw std::system_error(e.code(), "failed to start a thread for the IPAM ADD");
   }
 }
 

@@ -31,23 +31,29 @@ void ipam_gc(const CmdArgs& args);
 // interface and an unknown plugin may look at it, so those run after it is created.
 bool ipam_independent_of_link(std::string_view type);
 
-// An IPAM ADD started ahead: when the IPAM type is independent of the link, the exec runs on
-// a second thread while the plugin creates the interface (about 1-3 ms of an ADD overlap);
-// otherwise nothing happens until result(). The thread inherits the caller's netns at
-// construction, so construct it in the runtime's netns. Register the rollback's ipam_del
-// before constructing it (SPEC: a delegate whose ADD failed gets a DEL too) and call wait()
-// in that undo before the DEL, so that the DEL never overtakes the ADD.
+// An IPAM ADD started ahead: when the IPAM type is independent of the link, start() runs the
+// exec on a second thread while the plugin creates the interface (about 1-3 ms of an ADD
+// overlap); otherwise nothing happens until result(). The thread inherits the caller's netns,
+// so call start() in the runtime's netns. Construct it before the Rollback, register the
+// undo (wait(), then ipam_del: SPEC, a delegate whose ADD failed gets a DEL too), then call
+// start(): the undo then always finds a constructed object, whether or not start() threw, and
+// the DEL never overtakes the ADD.
 class EarlyIpamAdd {
  public:
-  explicit EarlyIpamAdd(const CmdArgs& args);
+  explicit EarlyIpamAdd(const CmdArgs& args) : args_(args) {}
   ~EarlyIpamAdd();
   EarlyIpamAdd(const EarlyIpamAdd&) = delete;
   EarlyIpamAdd& operator=(const EarlyIpamAdd&) = delete;
 
+  // Starts a store-only IPAM's ADD (see ipam_independent_of_link). Throws std::system_error
+  // "failed to start a thread for the IPAM ADD: ..." when no thread can be made (a full pids
+  // cgroup); the object stays usable.
+  void start();
   // The delegate's result (rethrowing its error), running the ADD now if it was not started.
   // Once only.
   Result result();
-  // Waits until a started ADD has finished; never throws.
+  // Waits until a started ADD has finished; returns at once when none was started. Never
+  // throws.
   void wait() noexcept;
 
  private:

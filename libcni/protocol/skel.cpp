@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <iostream>
 #include <system_error>
 
@@ -100,30 +101,41 @@ int skel_run(const Plugin& plugin, const Io& io) {
   return 1;
 }
 
-int skel_main(const Plugin& plugin, char** envp) {
-  EnvMap env = env_from_environ(envp);
+std::string read_stdin(int fd) {
   std::string input;
-  bool too_large = false;
-  // VERSION may come with no stdin at all; reading an empty pipe or /dev/null is fine.
   char buf[65536];
   for (;;) {
-    ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+    ssize_t n = read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
+    if (n < 0) {
+      throw Error(kErrIo, std::string("failed to read stdin: ") + std::strerror(errno));
+    }
+    if (n == 0) return input;
     if (input.size() + static_cast<size_t>(n) > kMaxStdin) {
-      too_large = true;
-      break;
+      throw Error(kErrDecode, "failed to decode config: stdin is larger than " +
+                                  std::to_string(kMaxStdin >> 20) + " MiB");
     }
     input.append(buf, static_cast<size_t>(n));
   }
-  SpawnRunner runner;
-  if (too_large && env["CNI_COMMAND"] != "VERSION") {
-    print_error(
-        std::cout, supported_versions().back(), kErrDecode,
-        "failed to decode config: stdin is larger than " + std::to_string(kMaxStdin >> 20) + " MiB",
-        "");
-    return 1;
+}
+
+int skel_main(const Plugin& plugin, char** envp) {
+  EnvMap env = env_from_environ(envp);
+  std::string input;
+  SpawnOptions delegates;
+  try {
+    input = read_stdin(STDIN_FILENO);
+    delegates.timeout = delegate_timeout(env);
+  } catch (const Error& e) {
+    // VERSION answers whatever comes with it (it may come with no stdin at all, and a runtime
+    // sends it with dummy values).
+    auto command = env.find("CNI_COMMAND");
+    if (command == env.end() || command->second != "VERSION") {
+      print_error(std::cout, supported_versions().back(), e.code(), e.msg(), e.details());
+      return 1;
+    }
   }
+  SpawnRunner runner(delegates);
   return skel_run(plugin, Io{env, input, std::cout, std::cerr, runner});
 }
 

@@ -53,11 +53,18 @@ struct Io {
 // {"cniVersion","code","msg","details"} on `out`. Returns the process exit code.
 int skel_run(const Plugin& plugin, const Io& io);
 
-// main() of an executable: reads stdin (bounded, see kMaxStdin), builds the EnvMap from
-// envp, runs skel_run with std::cout/std::cerr and a SpawnRunner.
+// main() of an executable: reads stdin (read_stdin), builds the EnvMap from envp, runs
+// skel_run with std::cout/std::cerr and a SpawnRunner that kills a delegate after
+// delegate_timeout(env) (libcni/process/invoke.h). A stdin that cannot be read, a stdin too
+// large or a bad STRAIT_DELEGATE_TIMEOUT is an error, except for VERSION.
 int skel_main(const Plugin& plugin, char** envp);
 
 // Larger configs are refused with kErrDecode instead of being buffered.
 inline constexpr size_t kMaxStdin = 4u << 20;
+
+// All of `fd` (a plugin's stdin). Throws Error{kErrIo} "failed to read stdin: ..." when a read
+// fails and Error{kErrDecode} when more than kMaxStdin bytes come (it stops reading there).
+// VERSION may come with no stdin at all: reading an empty pipe or /dev/null gives "".
+std::string read_stdin(int fd);
 
 }  // namespace cni

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libcni/core/error.h"
 #include "libcni/core/ip.h"
 #include "libcni/process/invoke.h"
 #include "test/support/harness.h"
@@ -666,4 +667,112 @@ TEST_CASE(
       CHECK(t.w.leases() == kept_leases);
     }
   }
+}
+
+// macvlan starts a store-only IPAM's ADD on a second thread (cni::EarlyIpamAdd::start). When
+// no thread can be made (clone3 fails with EAGAIN, as in a full pids cgroup), ADD must fail
+// with an error that says so and leave nothing: its rollback (the IPAM DEL registered before
+// the start) once dereferenced an EarlyIpamAdd that had never been constructed.
+TEST_CASE("fault injection: macvlan whose IPAM thread cannot start fails and leaves nothing",
+          "[fault]") {
+  World w;
+  const std::set<std::string> host_links = w.host.links();
+  TempNetns pod{"fit"};
+  const std::string cid = unique_name("nothread", 40);
+  const FaultTarget t{"macvlan", {}, true, 4, {}};
+  // glibc's pthread_create makes its thread with clone3 and does not fall back on EAGAIN; the
+  // first clone3 of ADD is that thread (the IPAM child comes later, from it).
+  auto argv = traced_argv(w, t, "clone3", "/dev/null", {"-e", "inject=clone3:error=EAGAIN:when=1"});
+  cni::ExecResult r = cni::spawn(argv, traced_env(cid, pod.path()), w.conf().dump());
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 1);
+  json error;
+  REQUIRE_NOTHROW(error = json::parse(r.out));
+  CHECK(error.at("code") == 999);
+  CHECK(error.at("msg") ==
+        "failed to start a thread for the IPAM ADD: Resource temporarily unavailable");
+  CHECK(pod.links() == std::set<std::string>{"lo"});
+  CHECK(w.host.links() == host_links);
+  CHECK(w.leases().empty());
+  // The attachment comes up on a retry.
+  PluginRun again = w.run("macvlan", "ADD", pod.path(), cid, w.conf());
+  INFO("retry ADD: " << again.out << again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(w.run("macvlan", "DEL", pod.path(), cid, w.conf()).exit_code == 0);
+  CHECK(w.leases().empty());
+}
+
+namespace {
+
+// A CNI_PATH holding one IPAM plugin, `strait-flood-ipam`: its ADD writes 1 MiB to stdout
+// without reading stdin, its other verbs do nothing. Not a store-only type, so macvlan execs
+// it from its main thread after creating the link.
+struct FloodIpam {
+  TempDir dir{"strait-flood"};
+  FloodIpam() {
+    const std::string path = dir.path() + "/strait-flood-ipam";
+    std::ofstream(path) << "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n"
+                           "exec head -c 1048576 /dev/zero\n";
+    fs::permissions(path, fs::perms::owner_all);
+  }
+  // World's config with this IPAM and more stdin than a pipe holds.
+  json conf(const World& w) const {
+    json c = w.conf();
+    c["ipam"] = {{"type", "strait-flood-ipam"}};
+    c["padding"] = std::string(256 << 10, 'x');
+    return c;
+  }
+};
+
+}  // namespace
+
+// libcni's spawn when the OS fails it mid-way, at the IPAM exec of a macvlan ADD: a poll error
+// once broke out of the loop with the pipes open, and the waitpid that followed hung on a
+// child blocked on its full stdout; an unchecked fcntl left the stdin pipe blocking, and
+// spawn deadlocked writing a large config to a child that writes before it reads. Now each
+// fails the ADD with the call named, the child is killed and reaped, the rollback runs. The
+// traced run is bounded (a hang fails the test instead of stopping it).
+TEST_CASE("fault injection: macvlan's IPAM exec survives a failing poll or fcntl", "[fault]") {
+  struct Row {
+    std::string syscall, error, msg;
+  };
+  for (const Row& row : {Row{"poll", "ENOMEM", "failed to wait for the output of \""},
+                         Row{"fcntl", "EBADF", "failed to make the stdin pipe of \""}}) {
+    DYNAMIC_SECTION(row.syscall << " fails with " << row.error) {
+      World w;
+      FloodIpam ipam;
+      const std::set<std::string> host_links = w.host.links();
+      TempNetns pod{"fis"};
+      const std::string cid = unique_name("spawnfail", 40);
+      cni::EnvMap env = traced_env(cid, pod.path());
+      env["CNI_PATH"] = ipam.dir.path();
+      const FaultTarget t{"macvlan", {}, true, 4, {}};
+      // The first of each is the IPAM ADD's (the rollback's DEL makes the second).
+      auto argv = traced_argv(w, t, row.syscall, "/dev/null",
+                              {"-e", "inject=" + row.syscall + ":error=" + row.error + ":when=1"});
+      cni::ExecResult r =
+          cni::spawn(argv, env, ipam.conf(w).dump(), {.timeout = std::chrono::seconds(120)});
+      INFO(r.out.substr(0, 2000) << r.err.substr(0, 2000));
+      REQUIRE_FALSE(r.timed_out_after);
+      REQUIRE(r.exit_code == 1);
+      json error;
+      REQUIRE_NOTHROW(error = json::parse(r.out));
+      CHECK(error.at("code") == 999);
+      CHECK_THAT(error.at("msg").get<std::string>(),
+                 Catch::StartsWith(row.msg + ipam.dir.path() + "/strait-flood-ipam\""));
+      CHECK(pod.links() == std::set<std::string>{"lo"});
+      CHECK(w.host.links() == host_links);
+      wait_for_orphans(cid);  // the killed delegate is reaped, nothing of it runs on
+    }
+  }
+  // Untraced, the same exec completes: 1 MiB of zeros is no IPAM result.
+  World w;
+  FloodIpam ipam;
+  TempNetns pod{"fis"};
+  cni::EnvMap env = plugin_env("ADD", unique_name("flood", 40), pod.path(), "net1");
+  env["CNI_PATH"] = ipam.dir.path();
+  PluginRun r = run_plugin(bin("macvlan"), env, ipam.conf(w).dump(), w.host.name());
+  CHECK(r.exit_code == 1);
+  CHECK(r.json().at("code") == cni::kErrDecode);
+  CHECK(pod.links() == std::set<std::string>{"lo"});
 }

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "libcni/core/error.h"
+#include "libcni/process/invoke.h"
 #include "test/support/harness.h"
 
 // The hostile input corpus (test/fixtures/hostile/): every case is fed to every executable of
@@ -277,4 +279,25 @@ TEST_CASE("hostile input: every case fails with its code, names the field, chang
     }
   }
   CHECK(ran >= 80);
+}
+
+// A stdin that cannot be read (here a directory: read(2) fails with EISDIR) is an I/O error
+// (5), not a decoding failure (6) of whatever was read before it; nothing changes.
+TEST_CASE("hostile input: an unreadable stdin is an I/O error", "[hostile]") {
+  for (const Target& t : targets()) {
+    INFO("target " << t.executable);
+    Scene scene;
+    cni::EnvMap env = plugin_env("ADD", unique_name("hostile", 40), scene.pod.path(), "net1");
+    Snapshot before = snapshot(scene.host, scene.pod, scene.root.path());
+    cni::ExecResult r = cni::spawn({"/usr/bin/ip", "netns", "exec", scene.host.name(), "/bin/sh",
+                                    "-c", "exec \"$0\" < /", bin(t.executable)},
+                                   env, "");
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.exit_code == 1);
+    json err;
+    REQUIRE_NOTHROW(err = json::parse(r.out));
+    CHECK(err.value("code", 0) == cni::kErrIo);
+    CHECK(err.value("msg", "") == "failed to read stdin: Is a directory");
+    CHECK(snapshot(scene.host, scene.pod, scene.root.path()) == before);
+  }
 }

@@ -1,8 +1,11 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -397,6 +400,30 @@ TEST_CASE("macvlan ADD rolls back when IPAM or configuration fails", "[macvlan]"
   }
 }
 
+TEST_CASE("macvlan kills an IPAM delegate that never answers and rolls back", "[macvlan]") {
+  // "static" is exec'd on macvlan's IPAM thread while the link is made, any other type after.
+  for (const std::string type : {"strait-hang-ipam", "static"}) {
+    DYNAMIC_SECTION("IPAM type " << type) {
+      Lab lab;
+      TempNetns pod("mvpod");
+      TempDir path("strait-hang");
+      const std::string script = path.path() + "/" + type;
+      std::ofstream(script) << "#!/bin/sh\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\nexec sleep 1000\n";
+      std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+      cni::EnvMap env = plugin_env("ADD", "ctr-hang", pod.path(), "net1");
+      env["CNI_PATH"] = path.path();
+      env["STRAIT_DELEGATE_TIMEOUT"] = "1";  // a bound the test can wait for
+      PluginRun r = run_plugin(bin("macvlan"), env, lab.conf("1.1.0", {{"type", type}}).dump(),
+                               lab.host.name());
+      check_error(r, 999,
+                  {"plugin \"" + type +
+                   "\" did not finish within 1 s and was killed (STRAIT_DELEGATE_TIMEOUT sets the "
+                   "limit)"});
+      CHECK(link_names(pod) == std::vector<std::string>{"lo"});
+    }
+  }
+}
+
 TEST_CASE("macvlan master errors create nothing", "[macvlan]") {
   Lab lab;
   TempNetns pod("mvpod");
@@ -606,13 +633,23 @@ TEST_CASE("macvlan dual-stack: IPv6 settles before ADD returns", "[macvlan]") {
   REQUIRE(res.at("ips").size() == 2);
   REQUIRE(address_of(res, 0) == "192.0.2.10/24");
   REQUIRE(address_of(res, 1) == "2001:db8::10/64");
-  // The gratuitous ARP and unsolicited NA taught it the new MAC.
+  // The gratuitous ARP and unsolicited NA the kernel sent taught it the new MAC. They are
+  // on their way when ADD returns (the NA leaves when DAD completes): wait for both entries.
   const std::string mac = res["interfaces"][0]["mac"];
-  for (const auto& n : ip_json(lab.peer, "neigh show dev gw0")) {
-    INFO(n.dump());
-    CHECK(n.at("lladdr") == mac);
+  json neigh;
+  auto learned = [&] {
+    neigh = ip_json(lab.peer, "neigh show dev gw0");
+    int updated = 0;
+    for (const auto& n : neigh) updated += n.value("lladdr", "") == mac;
+    return updated == 2;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!learned() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  CHECK(ip_json(lab.peer, "neigh show dev gw0").size() == 2);
+  INFO("gateway's neighbours: " << neigh.dump());
+  for (const auto& n : neigh) CHECK(n.at("lladdr") == mac);
+  CHECK(neigh.size() == 2);
   const std::string v6 = address_of(res, 1);
   CHECK(addresses(pod, "net1", "inet6") == std::vector<std::string>{v6});
   // No tentative address is left: DAD finished before the result was printed.
@@ -625,6 +662,24 @@ TEST_CASE("macvlan dual-stack: IPv6 settles before ADD returns", "[macvlan]") {
         "1\n");
   CHECK(lab.run("CHECK", with_prev(conf, res), pod.path(), "ctr-6").exit_code == 0);
   CHECK(lab.run("DEL", with_prev(conf, res), pod.path(), "ctr-6").exit_code == 0);
+  CHECK(lab.leases().empty());
+}
+
+TEST_CASE("macvlan ADD of an IPv6 address another host holds fails DAD and rolls back",
+          "[macvlan]") {
+  Lab lab;
+  TempNetns pod("mvpod");
+  json ipam = lab.ipam();
+  ipam["ranges"] = json::array({json::array({{{"subnet", "2001:db8::/64"},
+                                              {"rangeStart", "2001:db8::10"},
+                                              {"rangeEnd", "2001:db8::10"},
+                                              {"gateway", "2001:db8::1"}}})});
+  ipam["routes"] = json::array({{{"dst", "::/0"}}});
+  // The gateway's side already answers for the address IPAM hands out.
+  sh_ok("ip -n " + lab.peer.name() + " addr add 2001:db8::10/64 dev gw0 nodad");
+  check_error(lab.run("ADD", lab.conf("1.1.0", ipam), pod.path(), "ctr-dad"), 999,
+              {"2001:db8::10", "\"net1\"", "failed duplicate address detection"});
+  CHECK(link_names(pod) == std::vector<std::string>{"lo"});
   CHECK(lab.leases().empty());
 }
 

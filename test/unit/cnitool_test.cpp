@@ -2,7 +2,6 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -56,24 +55,6 @@ std::string read_file(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-// Runs a shell pipeline (test-side only) and returns its stdout.
-std::string shell(const std::string& cmd) {
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  REQUIRE(pclose(p) == 0);
-  return out;
-}
-
-std::string single_quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 // A fake plugin host: records every call and answers per plugin type and verb. ADD answers
@@ -167,20 +148,25 @@ TEST_CASE("sha512 matches FIPS 180-4 test vectors", "[cnitool]") {
 }
 
 TEST_CASE("container ID is cnitool- plus 20 hex digits of sha512(netns)", "[cnitool]") {
-  // Paths around the 111/112/128-byte padding boundaries, compared with coreutils sha512sum.
-  std::vector<std::string> paths = {"/run/netns/test",           "/var/run/netns/cni-1234-abcd",
-                                    "/" + std::string(110, 'a'), "/" + std::string(111, 'b'),
-                                    "/" + std::string(127, 'c'), "/" + std::string(200, 'd')};
-  for (const auto& p : paths) {
-    CAPTURE(p);
-    std::string expected = shell("printf %s " + single_quoted(p) + " | sha512sum | cut -c1-20");
-    expected.erase(expected.find_last_not_of("\n") + 1);
-    REQUIRE(expected.size() == 20);
-    CHECK(cni::tool::container_id_for_netns(p) == "cnitool-" + expected);
+  // What upstream cnitool computes: containerID := fmt.Sprintf("cnitool-%x", s[:10]) with
+  // s := sha512.Sum512([]byte(netns)) over the absolute netns path (cnitool/cnitool.go).
+  // Pinned literals, computed once outside this code as
+  //   "cnitool-" + hashlib.sha512(path.encode()).hexdigest()[:20]
+  // in Python and checked against coreutils' sha512sum. The paths straddle SHA-512's
+  // padding boundaries (111/112 bytes, one 128-byte block, two blocks).
+  const std::vector<std::pair<std::string, std::string>> pinned = {
+      {"/run/netns/test", "cnitool-8ae22670664f2caaa6b3"},
+      {"/run/netns/blue", "cnitool-df26705e2e4ffd095eb1"},
+      {"/var/run/netns/cni-1234-abcd", "cnitool-1c60a8afd0a7f2c57284"},
+      {"/" + std::string(110, 'a'), "cnitool-0eccae6d25370fa12d1e"},  // 111 bytes
+      {"/" + std::string(111, 'b'), "cnitool-f1e48412712b08c3eeca"},  // 112 bytes
+      {"/" + std::string(127, 'c'), "cnitool-125873ff8f10edc2578a"},  // 128 bytes
+      {"/" + std::string(200, 'd'), "cnitool-53b02e7b63cc94305819"},  // 201 bytes
+  };
+  for (const auto& [path, id] : pinned) {
+    CAPTURE(path);
+    CHECK(cni::tool::container_id_for_netns(path) == id);
   }
-  // A value computed once with Go's crypto/sha512 formula fmt.Sprintf("cnitool-%x", s[:10]).
-  std::string full = shell("printf %s /run/netns/blue | sha512sum");
-  CHECK(cni::tool::container_id_for_netns("/run/netns/blue") == "cnitool-" + full.substr(0, 20));
 }
 
 TEST_CASE("absolute_path cleans like Go's filepath.Abs", "[cnitool]") {

@@ -227,6 +227,13 @@ TEST_CASE("disk store keeps every path inside the data directory", "[host-local]
     CHECK(n.rfind("h.", 0) == 0);
     CHECK(n.find('/') == std::string::npos);
   }
+  // Pinned: entries on disk keep their names across versions. Computed independently as
+  // "h.%016x" % FNV-1a-64(id + b"\0" + ifname) in Python; ("", "") is FNV-1a 64 of one NUL
+  // byte, a published test vector.
+  CHECK(DiskStore::entry_name({"../x", "eth0"}) == "h.89f0a0657130577f");
+  CHECK(DiskStore::entry_name({std::string(300, 'a'), "e"}) == "h.cdc4a2a507f71e82");
+  CHECK(DiskStore::entry_name({"", ""}) == "h.af63bd4c8601b7df");
+  CHECK(DiskStore::entry_name({"a b", "/"}) == "h.69630c088551c0db");
 }
 
 TEST_CASE("disk store without create does not make directories", "[host-local][store]") {

@@ -247,13 +247,16 @@ TEST_CASE("EarlyIpamAdd runs a store-only IPAM on another thread, others when as
   CHECK_FALSE(cni::ipam_independent_of_link("dhcp"));
   CHECK_FALSE(cni::ipam_independent_of_link("fake-ipam"));
 
-  SECTION("host-local starts at construction, on a second thread") {
+  SECTION("host-local starts at start(), on a second thread") {
     Fixture f(config("host-local"), "ADD", "host-local");
     f.runner.reply.out = reply;
     cni::Result r;
     {
       cni::CmdArgs args = f.args();
       cni::EarlyIpamAdd early(args);
+      early.wait();  // nothing started yet: returns at once
+      CHECK(f.runner.calls.empty());
+      early.start();
       r = early.result();
     }
     REQUIRE(f.runner.threads.size() == 1);
@@ -267,6 +270,7 @@ TEST_CASE("EarlyIpamAdd runs a store-only IPAM on another thread, others when as
     f.runner.reply.out = reply;
     cni::CmdArgs args = f.args();
     cni::EarlyIpamAdd early(args);
+    early.start();
     CHECK(f.runner.calls.empty());
     cni::Result r = early.result();
     REQUIRE(f.runner.threads.size() == 1);
@@ -279,6 +283,7 @@ TEST_CASE("EarlyIpamAdd runs a store-only IPAM on another thread, others when as
     f.runner.reply.out = R"({"cniVersion":"1.0.0","code":100,"msg":"no addresses left"})";
     cni::CmdArgs args = f.args();
     cni::EarlyIpamAdd early(args);
+    early.start();
     early.wait();
     REQUIRE(f.runner.calls.size() == 1);
     try {

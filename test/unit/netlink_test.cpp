@@ -12,34 +12,6 @@ using cni::IpAddress;
 using cni::IpNet;
 using cni::NetlinkError;
 
-TEST_CASE("retry_dump_intr retries an interrupted dump up to 5 times", "[netlink]") {
-  SECTION("succeeds on the third attempt") {
-    int calls = 0;
-    const int rc = cni::retry_dump_intr([&] { return ++calls < 3 ? -NLE_DUMP_INTR : 0; });
-    CHECK(rc == 0);
-    CHECK(calls == 3);
-  }
-  SECTION("gives up after kDumpAttempts") {
-    int calls = 0;
-    const int rc = cni::retry_dump_intr([&] {
-      ++calls;
-      return -NLE_DUMP_INTR;
-    });
-    CHECK(rc == -NLE_DUMP_INTR);
-    CHECK(calls == cni::kDumpAttempts);
-    CHECK(cni::kDumpAttempts == 5);
-  }
-  SECTION("other errors are not retried") {
-    int calls = 0;
-    const int rc = cni::retry_dump_intr([&] {
-      ++calls;
-      return -NLE_NOMEM;
-    });
-    CHECK(rc == -NLE_NOMEM);
-    CHECK(calls == 1);
-  }
-}
-
 TEST_CASE("NetlinkError names the object and gives the errno text", "[netlink]") {
   NetlinkError e("failed to add route 10.1.0.0/27 via 192.0.2.2 dev eth0", -NLE_FAILURE,
                  ENETUNREACH);

@@ -1,7 +1,5 @@
 #include <catch2/catch.hpp>
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +13,7 @@
 #include "libcni/protocol/netconf.h"
 #include "libcni/protocol/version.h"
 #include "plugins/macvlan/macvlan_config.h"
+#include "test/support/temp_dir.h"
 
 // Regression tests for faults the robustness harnesses (test/integration/hostile_input_test,
 // fault_injection_test, test/fuzz) found.
@@ -58,10 +57,8 @@ TEST_CASE("macvlan: a master no device can be named is a config fault", "[macvla
 TEST_CASE("cnitool cache: removing an entry also removes its leftover temporary files",
           "[cnitool][regression]") {
   namespace fs = std::filesystem;
-  char tmpl[] = "/tmp/strait-cache-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const fs::path root(tmpl);
-  cni::tool::ResultCache cache(root.string());
+  const strait::unit::TmpDir root;  // removed on every path out of the test
+  cni::tool::ResultCache cache(root.path());
   fs::create_directories(cache.results_dir());
   const fs::path dir(cache.results_dir());
   for (const char* name :
@@ -75,7 +72,6 @@ TEST_CASE("cnitool cache: removing an entry also removes its leftover temporary 
   std::sort(left.begin(), left.end());
   CHECK(left == std::vector<std::string>{"net-c1-eth0.tmp-toolong1", "net-c1-eth01.tmp-AbC123",
                                          "net-c2-eth0.tmp-AbC123"});
-  fs::remove_all(root);
 }
 
 // test/fuzz netconf_fuzz: a number too large for a double ("-8800000e000000000069032")

@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -202,4 +203,32 @@ TEST_CASE("logFile in the config receives the log instead of stderr", "[skel]") 
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   CHECK_THAT(text, Catch::Contains("boom") && Catch::Contains("testplug[ADD c1]"));
   unlink(tmpl);
+}
+
+TEST_CASE("read_stdin: all of it, a read error is I/O (5), too much is decode (6)", "[skel]") {
+  int fds[2];
+  REQUIRE(pipe(fds) == 0);
+  REQUIRE(write(fds[1], "{\"a\":1}", 7) == 7);
+  close(fds[1]);
+  CHECK(cni::read_stdin(fds[0]) == "{\"a\":1}");
+  close(fds[0]);
+  // The error reading `path` gives.
+  auto error_reading = [](const char* path, int flags) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+    REQUIRE(fd >= 0);
+    try {
+      cni::read_stdin(fd);
+    } catch (const cni::Error& e) {
+      close(fd);
+      return std::make_pair(e.code(), e.msg());
+    }
+    close(fd);
+    return std::make_pair(0, std::string("no error"));
+  };
+  // A directory opens for reading, and read(2) fails on it with EISDIR.
+  CHECK(error_reading("/", O_DIRECTORY) ==
+        std::make_pair(cni::kErrIo, std::string("failed to read stdin: Is a directory")));
+  CHECK(error_reading("/dev/zero", 0) ==
+        std::make_pair(cni::kErrDecode,
+                       std::string("failed to decode config: stdin is larger than 4 MiB")));
 }
