@@ -55,7 +55,8 @@ BlockCache::BlockCache(std::string path) : path_(std::move(path)) {
     size_t klen = 0;
     size_t vlen = 0;
     if (!number(s, pos, rev, ' ') || !number(s, pos, klen, ' ') || !number(s, pos, vlen, '\n') ||
-        pos + klen + vlen + 1 > s.size() || s[pos + klen + vlen] != '\n') {
+        klen > s.size() - pos || vlen >= s.size() - pos - klen ||  // (no wrap-around)
+        s[pos + klen + vlen] != '\n') {
       return;  // malformed: nothing cached
     }
     KvEntry e{s.substr(pos, klen), s.substr(pos + klen, vlen), rev};

@@ -153,6 +153,9 @@ TEST_CASE("cache: the file round-trips; a malformed one is an empty cache",
   CHECK(c.handle("handles/n/c/eth0")->revision == 9);
   std::ofstream(path) << "strait-block-cache 1\nB 7 999 1\nshort";
   CHECK(BlockCache(path).blocks().empty());
+  // Lengths whose sum wraps around are malformed too, not an index before the data.
+  std::ofstream(path) << "strait-block-cache 1\nB 7 18446744073709551615 1\n\nX";
+  CHECK(BlockCache(path).blocks().empty());
 }
 
 TEST_CASE("empty blocks: released after their grace period, never while in use",
