@@ -280,6 +280,47 @@ TEST_CASE("global-ipam CLI gc is the allocator's collector: it goes on past a br
   CHECK(w.cli({"--json", "show"}).j()["pools"][0]["used"] == 0);
 }
 
+TEST_CASE("global-ipam CLI gc of nodes that are gone: marked on one run, collected on the next",
+          "[global-ipam][cli][gc]") {
+  World w;
+  w.add("n1", "c1");
+  w.add("n2", "c2");
+  std::string live = w.write("live.json", json::array({"n1"}));
+  Run first = w.cli({"--json", "gc", "--live-nodes", live, "--grace", "0"});
+  INFO(first.out << first.err);
+  REQUIRE(first.rc == 0);
+  CHECK(first.j()["suspected"] == json::array({"n2"}));
+  CHECK(first.j()["collected"].empty());
+  CHECK(w.cli({"--json", "show"}).j()["pools"][0]["used"] == 2);  // nothing released yet
+  // The second observation, as `kubectl get nodes -o json` lists them.
+  std::string kubectl =
+      w.write("nodes.json", {{"kind", "List"}, {"items", {{{"metadata", {{"name", "n1"}}}}}}});
+  Run second = w.cli({"--json", "gc", "--live-nodes", kubectl, "--grace", "0"});
+  INFO(second.out << second.err);
+  REQUIRE(second.rc == 0);
+  CHECK(second.j()["collected"] == json::array({"n2"}));
+  REQUIRE(second.j()["released"].size() == 1);
+  CHECK(second.j()["released"][0]["handle"] == "net1/c2/eth0");
+  CHECK(second.j()["blocksReleased"].size() == 1);
+  CHECK(w.cli({"--json", "show"}).j()["pools"][0]["used"] == 1);  // c1 of n1
+  CHECK(w.cli({"check"}).out == "1 blocks, 1 allocations, 1 handles: no problems\n");
+
+  // --dead-without-record: the nodes without a node record are the dead ones (an ADD writes
+  // its node's record; n2's is deleted, as when the node is removed from the cluster).
+  World v;
+  v.add("n1", "c1");
+  v.add("n2", "c2");
+  auto n2_record = v.store->get(ipam::records::node_key("n2"));
+  REQUIRE(n2_record);
+  REQUIRE(v.store->erase_if(n2_record->key, n2_record->revision));
+  CHECK(v.cli({"--json", "gc", "--dead-without-record", "--grace", "0"}).j()["suspected"] ==
+        json::array({"n2"}));
+  Run gone = v.cli({"--json", "gc", "--dead-without-record", "--grace", "0"});
+  CHECK(gone.j()["collected"] == json::array({"n2"}));
+  CHECK(v.cli({"--json", "show"}).j()["pools"][0]["used"] == 1);
+  CHECK(v.cli({"gc", "--live-nodes", live, "--dead-without-record"}).rc != 0);  // one or other
+}
+
 TEST_CASE("global-ipam CLI store options", "[global-ipam][cli]") {
   World w;
   w.add("n1", "c1");
