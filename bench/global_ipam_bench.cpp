@@ -100,11 +100,10 @@ void print(const std::vector<Row>& rows, const char* title) {
       "|---|--:|--:|--:|--:|--:|--:|\n",
       title);
   for (const auto& r : rows) {
-    std::string rss = r.rss_kb ? std::to_string(r.rss_kb / 1024) + "." +
-                                     std::to_string((r.rss_kb % 1024) * 10 / 1024)
-                               : "";
+    char rss[32] = "";
+    if (r.rss_kb) std::snprintf(rss, sizeof rss, "%.1f", static_cast<double>(r.rss_kb) / 1024);
     std::printf("| %s | %zu | %.0f | %.2f | %.2f | %s | %d |\n", r.name.c_str(), r.n, r.per_sec,
-                r.p50, r.p99, rss.c_str(), r.errors);
+                r.p50, r.p99, rss, r.errors);
   }
   std::fflush(stdout);
 }
