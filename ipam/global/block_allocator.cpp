@@ -279,8 +279,9 @@ BlockAllocator::affine_blocks(const PoolConfig& pool) {
     std::string pool_prefix = records::blocks_prefix(pool.name);
     std::vector<std::string> gone;
     for (const auto& [key, e] : options_.cache->blocks()) {
+      // A copy: clang before 16 cannot capture a structured binding.
       bool listed =
-          std::any_of(out.begin(), out.end(), [&](const auto& b) { return b.first == key; });
+          std::any_of(out.begin(), out.end(), [k = key](const auto& b) { return b.first == k; });
       if (key.compare(0, pool_prefix.size(), pool_prefix) == 0 && !listed) gone.push_back(key);
     }
     for (const auto& key : gone) forget(key);
@@ -651,9 +652,11 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   } clear_prefetched{*this};
   try {
     for (const auto& [family, req] : wanted) {
-      auto held_it = std::find_if(held_now.begin(), held_now.end(), [&](const Assignment& a) {
-        return a.ip.family() == family && pool_named(a.pool);
-      });
+      // A copy of the binding: clang before 16 cannot capture a structured binding.
+      auto held_it =
+          std::find_if(held_now.begin(), held_now.end(), [&, want = family](const Assignment& a) {
+            return a.ip.family() == want && pool_named(a.pool);
+          });
       if (held_it != held_now.end()) {
         if (req && req->ip != held_it->ip) {
           throw request_unavailable(

@@ -84,7 +84,10 @@ DeadNodeReport collect_dead_nodes(KvStore& store, const DeadNodeGc& gc) {
   o.node = "global-ipam-gc";  // releases depend on no node
   std::vector<PoolConfig> no_pools;
   BlockAllocator releaser(no_pools, store, o);
-  for (const auto& [node, view] : nodes) {
+  // Named references, not structured bindings: clang before 16 cannot capture those.
+  for (const auto& node_view : nodes) {
+    const std::string& node = node_view.first;
+    const NodeView& view = node_view.second;
     if (gc.alive(node)) continue;
     auto m = marks.find(node);
     std::optional<records::DeadNodeMark> mark;
@@ -116,7 +119,8 @@ DeadNodeReport collect_dead_nodes(KvStore& store, const DeadNodeGc& gc) {
     report.released.insert(report.released.end(), got.released.begin(), got.released.end());
     report.errors.insert(report.errors.end(), got.errors.begin(), got.errors.end());
     bool all_gone = true;
-    for (const auto& [entry, block] : view.blocks) {
+    for (const auto& entry_block : view.blocks) {
+      const KvEntry& entry = entry_block.first;
       attempt(entry.key, [&] {
         // As it is now (the releases above rewrote it), unless only reporting.
         auto now = gc.dry_run ? std::optional<KvEntry>(entry) : store.get(entry.key);
@@ -144,7 +148,9 @@ DeadNodeReport collect_dead_nodes(KvStore& store, const DeadNodeGc& gc) {
     }
     if (gc.dry_run) continue;
     // Index entries without their block (claims cut short), the node record, the mark.
-    for (const auto& [key, e] : index) {
+    for (const auto& key_entry : index) {
+      const std::string& key = key_entry.first;
+      const KvEntry& e = key_entry.second;
       auto k = records::parse_affinity_key(key);
       if (k && k->node == node && !store.get(records::block_key(k->pool, k->cidr))) {
         attempt(key, [&] { store.erase_if(key, e.revision); });

@@ -92,7 +92,8 @@ int check(ipam::KvStore& store, std::vector<ipam::PoolConfig> pools,
       bool recorded =
           rec != handles.end() &&
           std::any_of(rec->second.entries.begin(), rec->second.entries.end(),
-                      [&](const auto& e) { return e.ip.str() == ip && e.seq == a.seq; });
+                      // A copy: clang before 16 cannot capture a structured binding.
+                      [&, seq = a.seq](const auto& e) { return e.ip.str() == ip && e.seq == seq; });
       if (recorded) confirmed[a.handle].insert({ip, a.seq});
       if (!recorded) {
         problem("orphan-allocation", ip,
