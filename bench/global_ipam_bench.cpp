@@ -25,19 +25,22 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "bench/spawn_client.h"
 #include "ipam/global/block.h"
 #include "ipam/global/block_allocator.h"
+#include "ipam/global/block_cache.h"
 #include "ipam/global/config.h"
 #include "ipam/global/etcd_store.h"
+#include "ipam/global/http_client.h"
 #include "ipam/global/node_lock.h"
 #include "ipam/global/records.h"
-#include "libcni/process/invoke.h"
 #include "test/support/etcd_fixture.h"
 
 namespace {
@@ -87,28 +90,34 @@ struct Row {
   double p50 = 0;
   double p99 = 0;
   int errors = 0;
+  int64_t rss_kb = 0;  // through the executable: the largest peak RSS of one exec
+  int duplicates = 0;  // addresses handed out twice (rows that check)
 };
 
 void print(const std::vector<Row>& rows, const char* title) {
   std::printf(
-      "\n%s\n\n| run | n | allocations/s | p50 ms | p99 ms | errors |\n"
-      "|---|--:|--:|--:|--:|--:|\n",
+      "\n%s\n\n| run | n | per s | p50 ms | p99 ms | peak RSS MB | errors |\n"
+      "|---|--:|--:|--:|--:|--:|--:|\n",
       title);
   for (const auto& r : rows) {
-    std::printf("| %s | %zu | %.0f | %.2f | %.2f | %d |\n", r.name.c_str(), r.n, r.per_sec, r.p50,
-                r.p99, r.errors);
+    char rss[32] = "";
+    if (r.rss_kb) std::snprintf(rss, sizeof rss, "%.1f", static_cast<double>(r.rss_kb) / 1024);
+    std::printf("| %s | %zu | %.0f | %.2f | %.2f | %s | %d |\n", r.name.c_str(), r.n, r.per_sec,
+                r.p50, r.p99, rss, r.errors);
   }
   std::fflush(stdout);
 }
 
 // Runs operations 0..ops-1 on `clients` threads (thread t takes t, t+clients, ...) and times
-// each. make_op(t) is called on thread t and returns its op(k): true on success; on failure it
-// returns false after describing the error in `why` (the first failure is printed).
+// each. make_op(t) is called on thread t and returns its op(k, why, rss_kb): true on success;
+// on failure it returns false after describing the error in `why` (the first failure is
+// printed); an exec sets *rss_kb to its peak RSS.
 template <class MakeOp>
 Row run_clients(const std::string& name, int clients, int ops, MakeOp make_op) {
   std::mutex mu;
   std::vector<double> lat;
   std::atomic<int> errors{0};
+  std::atomic<int64_t> rss{0};
   auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
@@ -117,11 +126,15 @@ Row run_clients(const std::string& name, int clients, int ops, MakeOp make_op) {
       std::vector<double> mine;
       for (int k = t; k < ops; k += clients) {
         std::string why;
+        int64_t rss_kb = 0;
         auto t0 = Clock::now();
-        if (op(k, why)) {
+        if (op(k, why, &rss_kb)) {
           mine.push_back(ms_since(t0));
         } else if (errors++ == 0) {
           std::cerr << name << ": operation failed: " << why << "\n";
+        }
+        for (int64_t seen = rss.load();
+             rss_kb > seen && !rss.compare_exchange_weak(seen, rss_kb);) {
         }
       }
       std::lock_guard lock(mu);
@@ -130,12 +143,14 @@ Row run_clients(const std::string& name, int clients, int ops, MakeOp make_op) {
   }
   for (auto& t : threads) t.join();
   double secs = ms_since(start) / 1000;
-  return {name + ", " + std::to_string(clients) + " clients",
-          lat.size(),
-          static_cast<double>(lat.size()) / secs,
-          quantile(lat, 0.5),
-          quantile(lat, 0.99),
-          errors.load()};
+  Row r{name + ", " + std::to_string(clients) + " clients",
+        lat.size(),
+        static_cast<double>(lat.size()) / secs,
+        quantile(lat, 0.5),
+        quantile(lat, 0.99),
+        errors.load()};
+  r.rss_kb = rss.load();
+  return r;
 }
 
 Row in_process(const std::string& endpoint, const std::string& prefix, int nodes, int clients,
@@ -144,14 +159,21 @@ Row in_process(const std::string& endpoint, const std::string& prefix, int nodes
   return run_clients(std::to_string(nodes) + " nodes", clients, allocs, [&](int) {
     // One store per client: one keep-alive connection, as one CNI exec has.
     auto store = std::make_shared<ipam::EtcdStore>(store_options(endpoint, prefix));
-    return [&, store](int k, std::string& why) {
+    return [&, store](int k, std::string& why, int64_t*) {
       ipam::AllocatorOptions o;
       o.node = "node-" + std::to_string(k % nodes);
       try {
-        // As an ADD does: this node's single-flight lock, then the allocator.
+        // As an ADD does: this node's single-flight lock, the node's cache beside it, then
+        // the allocator.
         auto lock = ipam::NodeLock::acquire(lock_dir, o.node, std::chrono::seconds(10));
+        std::optional<ipam::BlockCache> cache;
+        if (lock.held()) {
+          cache.emplace(ipam::BlockCache::path_for(lock.queue_dir(), store->describe()));
+          o.cache = &*cache;
+        }
         ipam::BlockAllocator a(cfg, *store, o);
         a.assign(ipam::records::Handle{"bench", "c" + std::to_string(k), "eth0"}, {});
+        if (cache) cache->save();
         return true;
       } catch (const std::exception& e) {
         why = e.what();
@@ -228,25 +250,140 @@ std::pair<Row, Row> claims(const std::string& endpoint, int fill, int count) {
           row("claim, " + std::to_string(fill) + " existing blocks", lat_full)};
 }
 
-// ADDs of `ipam` (an IPAM config) through the executable, exec'd as a runtime does; the
-// allocations spread over 10 node names.
+// Where the bench's helpers are: next to this executable.
+std::string bench_dir() { return fs::read_symlink("/proc/self/exe").parent_path().string(); }
+
+// ADDs of `ipam` (an IPAM config) through the executable, exec'd as a runtime does by a small
+// static fork server per client (bench/spawn_client.h: so that each exec's peak RSS is its
+// own); the allocations spread over `nodes` node names. With `addresses`, every address
+// handed out is collected there (to check that none is handed out twice).
 Row through_exec(const std::string& binary, const json& ipam, int clients, int allocs,
-                 const std::string& name) {
+                 const std::string& name, int nodes = 10,
+                 std::vector<std::string>* addresses = nullptr) {
   json conf = {{"cniVersion", "1.0.0"}, {"name", "benchexec"}, {"type", "bench"}, {"ipam", ipam}};
   std::string input = conf.dump();
+  std::mutex mu;
+  std::string server = bench_dir() + "/strait-bench-spawn";
   return run_clients(name, clients, allocs, [&](int) {
-    return [&](int k, std::string& why) {
-      cni::EnvMap env = {{"CNI_COMMAND", "ADD"},
-                         {"CNI_CONTAINERID", "x" + std::to_string(k)},
-                         {"CNI_NETNS", "/run/netns/unused"},
-                         {"CNI_IFNAME", "eth0"},
-                         {"CNI_PATH", "/nonexistent"},
-                         {"K8S_NODE_NAME", "node-" + std::to_string(k % 10)}};
-      auto r = cni::spawn({binary}, env, input);
+    auto spawner = std::make_shared<strait::bench::SpawnClient>(server, "/proc/self/ns/net");
+    return [&, spawner](int k, std::string& why, int64_t* rss_kb) {
+      std::vector<std::string> env = {"CNI_COMMAND=ADD",
+                                      "CNI_CONTAINERID=x" + std::to_string(k),
+                                      "CNI_NETNS=/run/netns/unused",
+                                      "CNI_IFNAME=eth0",
+                                      "CNI_PATH=/nonexistent",
+                                      "K8S_NODE_NAME=node-" + std::to_string(k % nodes)};
+      auto r = spawner->run(binary, env, input);
+      *rss_kb = r.stats.maxrss_kb;
       why = r.out + r.err;
-      return r.exit_code == 0;
+      if (r.stats.exit_code != 0) return false;
+      if (addresses) {
+        try {
+          std::string ip = json::parse(r.out).at("ips").at(0).at("address");
+          std::lock_guard lock(mu);
+          addresses->push_back(ip);
+        } catch (const std::exception& e) {
+          why = "no address in " + r.out;
+          return false;
+        }
+      }
+      return true;
     };
   });
+}
+
+int duplicates_in(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return static_cast<int>(v.size() -
+                          static_cast<size_t>(std::unique(v.begin(), v.end()) - v.begin()));
+}
+
+// One etcd range request from a fresh process with each client candidate
+// (bench/etcd_clients/), interleaved round-robin, `runs` times each.
+std::vector<Row> client_probes(const std::string& endpoint, int runs) {
+  auto url = ipam::HttpUrl::parse(endpoint);
+  std::string body = json{{"key", "L2JlbmNoLXByb2JlL2s="}}.dump();  // "/bench-probe/k"
+  std::vector<std::pair<std::string, std::string>> probes;
+  for (const char* p : {"noop", "own", "httplib", "curl", "grpc-load"}) {
+    std::string path = bench_dir() + "/etcd-probe-" + p;
+    if (access(path.c_str(), X_OK) == 0) probes.emplace_back(p, path);
+  }
+  strait::bench::SpawnClient spawner(bench_dir() + "/strait-bench-spawn", "/proc/self/ns/net");
+  std::vector<std::string> env = {"PROBE_HOST=" + url.host,
+                                  "PROBE_PORT=" + std::to_string(url.port), "PROBE_BODY=" + body};
+  std::vector<std::vector<double>> lat(probes.size());
+  std::vector<int64_t> rss(probes.size());
+  std::vector<int> errors(probes.size());
+  for (int i = 0; i < runs; ++i) {
+    for (size_t p = 0; p < probes.size(); ++p) {
+      auto r = spawner.run(probes[p].second, env, "");
+      if (r.stats.exit_code != 0) {
+        if (errors[p]++ == 0) std::cerr << probes[p].first << ": " << r.err << "\n";
+        continue;
+      }
+      lat[p].push_back(r.ms());
+      rss[p] = std::max(rss[p], r.stats.maxrss_kb);
+    }
+  }
+  std::vector<Row> rows;
+  for (size_t p = 0; p < probes.size(); ++p) {
+    Row r{probes[p].first,       lat[p].size(),          0,
+          quantile(lat[p], 0.5), quantile(lat[p], 0.99), errors[p]};
+    r.rss_kb = rss[p];
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+// Rows of one client, interleaved one ADD at a time (load changes hit them alike): each spec
+// is a name, an executable and its IPAM config.
+struct ExecSpec {
+  std::string name;
+  std::string binary;
+  json ipam;
+};
+std::vector<Row> exec_interleaved(const std::vector<ExecSpec>& specs, int allocs) {
+  strait::bench::SpawnClient spawner(bench_dir() + "/strait-bench-spawn", "/proc/self/ns/net");
+  std::vector<std::string> inputs;
+  for (const auto& sp : specs) {
+    inputs.push_back(
+        json{{"cniVersion", "1.0.0"}, {"name", "benchexec"}, {"type", "bench"}, {"ipam", sp.ipam}}
+            .dump());
+  }
+  std::vector<std::vector<double>> lat(specs.size());
+  std::vector<Row> rows(specs.size());
+  for (int k = 0; k < allocs; ++k) {
+    for (size_t i = 0; i < specs.size(); ++i) {
+      std::vector<std::string> env = {"CNI_COMMAND=ADD",
+                                      "CNI_CONTAINERID=x" + std::to_string(k),
+                                      "CNI_NETNS=/run/netns/unused",
+                                      "CNI_IFNAME=eth0",
+                                      "CNI_PATH=/nonexistent",
+                                      "K8S_NODE_NAME=node-" + std::to_string(k % 10)};
+      auto r = spawner.run(specs[i].binary, env, inputs[i]);
+      if (r.stats.exit_code != 0) {
+        if (rows[i].errors++ == 0) std::cerr << specs[i].name << ": " << r.out << r.err << "\n";
+        continue;
+      }
+      lat[i].push_back(r.ms());
+      rows[i].rss_kb = std::max(rows[i].rss_kb, r.stats.maxrss_kb);
+    }
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    rows[i].name = specs[i].name + ", 1 client";
+    rows[i].n = lat[i].size();
+    rows[i].p50 = quantile(lat[i], 0.5);
+    rows[i].p99 = quantile(lat[i], 0.99);
+    rows[i].per_sec = rows[i].p50 > 0 ? 1000 / rows[i].p50 : 0;
+  }
+  return rows;
+}
+
+const Row* find_row(const std::vector<Row>& rows, const std::string& name) {
+  for (const auto& r : rows) {
+    if (r.name == name) return &r;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -260,18 +397,31 @@ int main(int argc, char** argv) {
   int fill = 10000;
   int claim_count = 100;
   int exec_allocs = 200;
+  int wide_allocs = 2000;
+  int probe_runs = 200;
   std::string bin_dir;
+  std::string before_bin;
   bool no_lock = false;
   app.add_flag("--no-node-lock", no_lock, "In-process clients take no node lock");
   app.add_option("--etcd-endpoint", endpoint, "Use this etcd instead of starting one");
-  app.add_option("--allocs", allocs, "Allocations per (nodes, clients) run")->capture_default_str();
-  app.add_option("--clients", clients, "Concurrent clients")->delimiter(',');
+  app.add_option("--allocs", allocs, "Allocations per in-process (nodes, clients) run")
+      ->capture_default_str();
+  app.add_option("--clients", clients, "Concurrent in-process clients")->delimiter(',');
   app.add_option("--nodes", nodes, "Node names the allocations spread over")->delimiter(',');
   app.add_option("--fill", fill, "Existing blocks for the claim run")->capture_default_str();
-  app.add_option("--claims", claim_count, "Claims measured per pool")->capture_default_str();
-  app.add_option("--exec-allocs", exec_allocs, "ADDs through the executable per run (0: skip)")
+  app.add_option("--claims", claim_count, "Claims measured per pool (0: skip)")
+      ->capture_default_str();
+  app.add_option("--exec-allocs", exec_allocs,
+                 "ADDs through the executable per 1- and 8-client row (0: skip the exec rows)")
+      ->capture_default_str();
+  app.add_option("--wide-allocs", wide_allocs,
+                 "ADDs of the 32 clients x 8 nodes row through the executable")
+      ->capture_default_str();
+  app.add_option("--probes", probe_runs, "Runs of each etcd client candidate (0: skip)")
       ->capture_default_str();
   app.add_option("--bin", bin_dir, "Directory of the global-ipam executable");
+  app.add_option("--before-bin", before_bin,
+                 "A global-ipam built before a change, timed beside ours on etcd");
   std::string reference_host_local = "/usr/lib/cni/host-local";
   app.add_option("--reference-host-local", reference_host_local,
                  "Debian's host-local, timed beside ours for context")
@@ -286,6 +436,63 @@ int main(int argc, char** argv) {
   std::printf("global-ipam-bench: etcd %s; load average at start: %s\n", endpoint.c_str(),
               loadavg().c_str());
 
+  if (probe_runs > 0) {
+    print(client_probes(endpoint, probe_runs),
+          "etcd client candidates: one range request from a fresh process (exec, connect, "
+          "request, exit), interleaved; noop is a static executable doing nothing");
+  }
+
+  std::vector<Row> exec_rows;
+  char tmpl[] = "/tmp/strait-gipam-bench-file.XXXXXX";
+  std::string file_dir = mkdtemp(tmpl);
+  auto on_etcd = [&](const std::string& tag) {
+    return json{
+        {"type", "global-ipam"},
+        {"pools", {{{"name", "p"}, {"cidr", "10.64.0.0/12"}}}},
+        {"nodeLockDir", file_dir + "/locks-" + tag},
+        {"store", {{"type", "etcd"}, {"endpoints", {endpoint}}, {"prefix", "/bench-exec-" + tag}}}};
+  };
+  auto on_file = [&](const std::string& tag) {
+    json j = on_etcd(tag);
+    j["store"] = {{"type", "file"}, {"path", file_dir + "/store-" + tag}};
+    return j;
+  };
+  auto local = [&](const std::string& tag) {
+    return json{{"type", "host-local"},
+                {"subnet", "10.80.0.0/16"},
+                {"dataDir", file_dir + "/host-local-" + tag}};
+  };
+  if (exec_allocs > 0 && !bin_dir.empty()) {
+    std::vector<ExecSpec> specs = {{"global-ipam, etcd", bin_dir + "/global-ipam", on_etcd("1")},
+                                   {"global-ipam, file", bin_dir + "/global-ipam", on_file("1")},
+                                   {"host-local (ours)", bin_dir + "/host-local", local("1")}};
+    if (!before_bin.empty()) {
+      specs.push_back({"global-ipam before, etcd", before_bin, on_etcd("before")});
+    }
+    if (access(reference_host_local.c_str(), X_OK) == 0) {
+      specs.push_back({"host-local (reference)", reference_host_local, local("ref")});
+    }
+    for (auto& r : exec_interleaved(specs, exec_allocs)) exec_rows.push_back(r);
+    exec_rows.push_back(
+        through_exec(bin_dir + "/global-ipam", on_etcd("8"), 8, exec_allocs, "global-ipam, etcd"));
+    exec_rows.push_back(
+        through_exec(bin_dir + "/global-ipam", on_file("8"), 8, exec_allocs, "global-ipam, file"));
+    std::vector<std::string> addresses;
+    Row wide = through_exec(bin_dir + "/global-ipam", on_etcd("wide"), 32, wide_allocs,
+                            "global-ipam, etcd, 8 nodes", 8, &addresses);
+    wide.duplicates = duplicates_in(addresses);
+    exec_rows.push_back(wide);
+    print(exec_rows,
+          "ADD through the executable (exec + config + store; 10 node names unless said); "
+          "1-client rows interleaved; host-local rows for context");
+    std::printf("\n32 clients x 8 nodes: %zu addresses, %d handed out twice\n", addresses.size(),
+                wide.duplicates);
+  }
+  {
+    std::error_code ec;
+    fs::remove_all(file_dir, ec);
+  }
+
   char lock_tmpl[] = "/tmp/strait-gipam-bench-locks.XXXXXX";
   std::string lock_dir = mkdtemp(lock_tmpl);
   std::string client_lock_dir = no_lock ? "" : lock_dir;
@@ -293,58 +500,72 @@ int main(int argc, char** argv) {
   for (int n : nodes) {
     for (int c : clients) {
       std::string prefix = "/bench-alloc-" + std::to_string(n) + "-" + std::to_string(c);
-      rows.push_back(in_process(endpoint, prefix, n, c, allocs, client_lock_dir));
+      Row r = in_process(endpoint, prefix, n, c, allocs, client_lock_dir);
+      r.name = std::to_string(n) + " nodes, " + std::to_string(c) + " clients";
+      rows.push_back(r);
       std::fprintf(stderr, "%s: %.0f/s\n", rows.back().name.c_str(), rows.back().per_sec);
     }
   }
   print(rows, "In-process allocations on etcd (BlockAllocator + EtcdStore per client thread)");
-
   {
     std::error_code ec;
     fs::remove_all(lock_dir, ec);
   }
-  auto [empty, full] = claims(endpoint, fill, claim_count);
-  print({empty, full}, "Block claim (a new node's first allocation), interleaved");
-  std::printf("\nclaim p50 ratio (%d blocks / 0 blocks): %.2fx\n", fill, full.p50 / empty.p50);
 
-  if (exec_allocs > 0 && !bin_dir.empty()) {
-    char tmpl[] = "/tmp/strait-gipam-bench-file.XXXXXX";
-    std::string file_dir = mkdtemp(tmpl);
-    std::vector<Row> exec_rows;
-    for (int c : {1, 8}) {
-      std::string tag = std::to_string(c);
-      json pool = {{{"name", "p"}, {"cidr", "10.64.0.0/12"}}};
-      json on_etcd = {
-          {"type", "global-ipam"},
-          {"pools", pool},
-          {"nodeLockDir", file_dir + "/locks"},
-          {"store",
-           {{"type", "etcd"}, {"endpoints", {endpoint}}, {"prefix", "/bench-exec-" + tag}}}};
-      json on_file = on_etcd;
-      on_file["store"] = {{"type", "file"}, {"path", file_dir + "/store-" + tag}};
-      // Context, not a competitor: node-local IPAM (no cluster store), ours and Debian's.
-      json local = {{"type", "host-local"},
-                    {"subnet", "10.80.0.0/16"},
-                    {"dataDir", file_dir + "/host-local-" + tag}};
-      json local_ref = local;
-      local_ref["dataDir"] = file_dir + "/host-local-ref-" + tag;
-      exec_rows.push_back(
-          through_exec(bin_dir + "/global-ipam", on_etcd, c, exec_allocs, "global-ipam, etcd"));
-      exec_rows.push_back(
-          through_exec(bin_dir + "/global-ipam", on_file, c, exec_allocs, "global-ipam, file"));
-      exec_rows.push_back(through_exec(bin_dir + "/host-local", local, c, exec_allocs,
-                                       "host-local (ours, node-local)"));
-      if (access(reference_host_local.c_str(), X_OK) == 0) {
-        exec_rows.push_back(through_exec(reference_host_local, local_ref, c, exec_allocs,
-                                         "host-local (reference, node-local)"));
-      }
-    }
-    std::error_code ec;
-    fs::remove_all(file_dir, ec);
-    print(exec_rows,
-          "ADD through the executable (exec + config + store), 10 node names; host-local rows "
-          "for context");
+  if (claim_count > 0) {
+    auto [empty, full] = claims(endpoint, fill, claim_count);
+    print({empty, full}, "Block claim (a new node's first allocation), interleaved");
+    std::printf("\nclaim p50 ratio (%d blocks / 0 blocks): %.2fx\n", fill, full.p50 / empty.p50);
   }
+
+  // The targets, each with its figure: met or missed, as measured here.
+  std::printf("\nTargets\n\n| target | figure | |\n|---|---|---|\n");
+  auto target = [](const std::string& what, bool have, bool met, const std::string& figure) {
+    std::printf("| %s | %s | %s |\n", what.c_str(), have ? figure.c_str() : "not measured",
+                !have ? ""
+                : met ? "met"
+                      : "missed");
+  };
+  auto num = [](double v, int digits) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+    return std::string(buf);
+  };
+  const Row* ex = find_row(exec_rows, "global-ipam, etcd, 1 client");
+  const Row* fi = find_row(exec_rows, "global-ipam, file, 1 client");
+  const Row* hl = find_row(exec_rows, "host-local (ours), 1 client");
+  const Row* wide = find_row(exec_rows, "global-ipam, etcd, 8 nodes, 32 clients");
+  const Row* in1 = find_row(rows, "10 nodes, 1 clients");
+  const Row* in32 = find_row(rows, "10 nodes, 32 clients");
+  const Row* in100 = find_row(rows, "100 nodes, 32 clients");
+  target("ADD through the executable on etcd: p50 <= 8 ms", ex, ex && ex->p50 <= 8,
+         ex ? num(ex->p50, 2) + " ms" : "");
+  target(
+      "... and <= 2.5x the same allocation in-process (1 client, 10 nodes)", ex && in1,
+      ex && in1 && ex->p50 <= 2.5 * in1->p50,
+      ex && in1 ? num(ex->p50 / in1->p50, 2) + "x (in-process " + num(in1->p50, 2) + " ms)" : "");
+  target("ADD through the executable on the file store <= 1.5x our host-local", fi && hl,
+         fi && hl && fi->p50 <= 1.5 * hl->p50,
+         fi && hl ? num(fi->p50 / hl->p50, 2) + "x (" + num(fi->p50, 2) + " vs " + num(hl->p50, 2) +
+                        " ms)"
+                  : "");
+  target("peak RSS of one global-ipam exec on etcd <= 4 MB", ex, ex && ex->rss_kb <= 4096,
+         ex ? num(static_cast<double>(ex->rss_kb) / 1024, 1) + " MB" : "");
+  target("through the executable, 32 clients over 8 nodes on etcd: >= 500/s, no duplicate", wide,
+         wide && wide->per_sec >= 500 && wide->duplicates == 0 && wide->errors == 0,
+         wide ? num(wide->per_sec, 0) + "/s, p50 " + num(wide->p50, 1) + " ms, p99 " +
+                    num(wide->p99, 1) + " ms" + ", " + std::to_string(wide->duplicates) +
+                    " duplicates, " + std::to_string(wide->errors) + " errors"
+              : "");
+  target("in-process, 32 clients over 10 nodes: >= 800/s and p99 <= 120 ms", in32,
+         in32 && in32->per_sec >= 800 && in32->p99 <= 120,
+         in32 ? num(in32->per_sec, 0) + "/s, p50 " + num(in32->p50, 1) + " ms, p99 " +
+                    num(in32->p99, 1) + " ms"
+              : "");
+  target("in-process, 32 clients over 100 nodes: >= 1000/s", in100, in100 && in100->per_sec >= 1000,
+         in100 ? num(in100->per_sec, 0) + "/s, p50 " + num(in100->p50, 1) + " ms, p99 " +
+                     num(in100->p99, 1) + " ms"
+               : "");
   std::printf("\nload average at end: %s\n", loadavg().c_str());
   return 0;
 }

@@ -34,6 +34,7 @@ uint64_t Block::assign(uint32_t ordinal, const std::string& handle, const std::s
   }
   ++seq;
   allocations[ordinal] = BlockAllocation{handle, seq, node};
+  empty_since.reset();
   next = (ordinal + 1) % size();
   return seq;
 }
@@ -61,8 +62,10 @@ nlohmann::json Block::to_json() const {
   for (const auto& [ord, a] : allocations) {
     allocs.push_back({{"ordinal", ord}, {"handle", a.handle}, {"seq", a.seq}, {"node", a.node}});
   }
-  return {{"cidr", cidr.str()}, {"pool", pool}, {"affinity", affinity},
-          {"seq", seq},         {"next", next}, {"allocations", allocs}};
+  nlohmann::json j = {{"cidr", cidr.str()}, {"pool", pool}, {"affinity", affinity},
+                      {"seq", seq},         {"next", next}, {"allocations", allocs}};
+  if (empty_since) j["emptySince"] = *empty_since;
+  return j;
 }
 
 Block Block::from_json(const nlohmann::json& j) {
@@ -77,6 +80,7 @@ Block Block::from_json(const nlohmann::json& j) {
     b.affinity = j.value("affinity", "");
     b.seq = j.value("seq", uint64_t{0});
     b.next = j.value("next", uint32_t{0}) % b.size();
+    if (j.contains("emptySince")) b.empty_since = j.at("emptySince").get<int64_t>();
     for (const auto& a : j.value("allocations", nlohmann::json::array())) {
       auto ord = a.at("ordinal").get<uint32_t>();
       if (ord >= b.size()) throw std::invalid_argument("ordinal " + std::to_string(ord));

@@ -35,6 +35,12 @@ struct Block {
   // just-released address is the last one handed out again (round robin, as host-local).
   uint32_t next = 0;
   std::map<uint32_t, BlockAllocation> allocations;  // by ordinal
+  // When the block lost its last allocation (unix seconds; stored as "emptySince"), unset
+  // while it holds one. An empty block whose grace period (emptyBlockGraceSeconds) has
+  // passed is released by the next node that needs a block: deleted with a
+  // compare-and-swap on the revision it was seen empty at, then claimed anew. A block
+  // written before this field existed is stamped when first seen empty.
+  std::optional<int64_t> empty_since;
 
   uint32_t size() const { return 1u << (cidr.ip.bits() - cidr.prefix); }
   cni::IpAddress address(uint32_t ordinal) const { return cidr.ip + static_cast<int64_t>(ordinal); }

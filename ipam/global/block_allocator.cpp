@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <ctime>
 #include <set>
 #include <stdexcept>
 #include <thread>
@@ -42,6 +43,7 @@ BlockAllocator::BlockAllocator(const std::vector<PoolConfig>& pools, KvStore& st
   if (!options_.sleep) {
     options_.sleep = [](std::chrono::microseconds d) { std::this_thread::sleep_for(d); };
   }
+  if (!options_.now) options_.now = [] { return static_cast<int64_t>(std::time(nullptr)); };
   if (options_.max_attempts < 1) options_.max_attempts = 1;
 }
 
@@ -75,7 +77,13 @@ BlockAllocator::Loaded BlockAllocator::decode_block(const KvEntry& e) const {
 }
 
 std::optional<BlockAllocator::Loaded> BlockAllocator::load_block(const std::string& key) {
-  auto e = store_.get(key);
+  std::optional<KvEntry> e;
+  if (auto it = prefetched_blocks_.find(key); it != prefetched_blocks_.end()) {
+    e = std::move(it->second);
+    prefetched_blocks_.erase(it);
+  } else {
+    e = store_.get(key);
+  }
   if (!e) return std::nullopt;
   return decode_block(*e);
 }
@@ -115,6 +123,20 @@ std::vector<Assignment> BlockAllocator::verify(const Handle& handle, const Handl
   return out;
 }
 
+// ---- the node's cache -------------------------------------------------------------------
+
+void BlockAllocator::remember(const std::string& key, const std::string& value, int64_t rev) {
+  if (options_.cache) options_.cache->put(KvEntry{key, value, rev});
+}
+
+void BlockAllocator::forget(const std::string& key) {
+  if (options_.cache) options_.cache->forget(key);
+}
+
+void BlockAllocator::note_empty(Block& b) const {
+  if (b.allocations.empty() && !b.empty_since) b.empty_since = options_.now();
+}
+
 // ---- writes -----------------------------------------------------------------------------
 
 void BlockAllocator::backoff(int attempt) {
@@ -132,11 +154,15 @@ void BlockAllocator::write_with_intent(const Handle& handle, HandleState& state,
   rec.entries.push_back(entry);
   // The intent first: on a store without transactions a crash between the two writes leaves
   // an intent the block does not confirm (harmless), never an allocation nobody can find.
-  auto revs = store_.put_all_if({{handle.key(), rec.to_json().dump(), state.revision},
-                                 {block_key, block.to_json().dump(), block_revision}});
+  std::string rec_json = rec.to_json().dump();
+  std::string block_json = block.to_json().dump();
+  auto revs = store_.put_all_if(
+      {{handle.key(), rec_json, state.revision}, {block_key, block_json, block_revision}});
   if (!revs) throw Conflict{};
   state.record = std::move(rec);
   state.revision = revs->front();
+  remember(handle.key(), rec_json, (*revs)[0]);
+  if (block.affinity == options_.node) remember(block_key, block_json, (*revs)[1]);
 }
 
 void BlockAllocator::check_pool_record(const PoolConfig& pool) {
@@ -148,13 +174,14 @@ void BlockAllocator::check_pool_record(const PoolConfig& pool) {
     std::optional<int64_t> written;
     if (!e) {
       // A pool new to the store must not overlap one another config put there.
-      for (const auto& other : store_.list("pools/")) {
+      for (const auto& other : store_.list(records::pools_prefix())) {
+        auto name = records::parse_pool_key(other.key);
+        if (!name) continue;  // not a pool record (`global-ipam check` reports it)
         auto rec = records::PoolRecord::from_json(nlohmann::json::parse(other.value));
-        std::string name = other.key.substr(6);
-        if (name != pool.name && rec.cidr.overlaps(pool.cidr())) {
+        if (*name != pool.name && rec.cidr.overlaps(pool.cidr())) {
           throw cni::Error(cni::kErrInvalidConfig, "invalid config: pool " + pool.name + " (" +
                                                        pool.cidr().str() + ") overlaps pool " +
-                                                       name + " (" + rec.cidr.str() + ") in " +
+                                                       *name + " (" + rec.cidr.str() + ") in " +
                                                        store_.describe());
         }
       }
@@ -203,12 +230,31 @@ BlockAllocator::affine_blocks(const PoolConfig& pool) {
   std::vector<KvEntry> entries;
   std::vector<KvStore::Read> reads;
   for (auto& e : index) {
-    auto cidr = parse_cidr_key(e.key.substr(prefix.size()));
-    if (!cidr || !pool.layout.is_block(*cidr)) continue;
-    reads.push_back({key_of(pool, *cidr)});
+    auto k = records::parse_affinity_key(e.key);
+    if (!k || k->node != options_.node || k->pool != pool.name || !pool.layout.is_block(k->cidr)) {
+      continue;
+    }
+    reads.push_back({key_of(pool, k->cidr)});
     entries.push_back(std::move(e));
   }
-  auto blocks = store_.read_batch(reads);  // every block of the node in one round trip
+  // Every block of the node in one round trip, unless the first batch of assign() read them
+  // already (the cache named them).
+  std::vector<std::vector<KvEntry>> blocks(reads.size());
+  std::vector<KvStore::Read> missing;
+  std::vector<size_t> missing_at;
+  for (size_t i = 0; i < reads.size(); ++i) {
+    if (auto it = prefetched_blocks_.find(reads[i].key); it != prefetched_blocks_.end()) {
+      if (it->second) blocks[i].push_back(std::move(*it->second));
+      prefetched_blocks_.erase(it);
+    } else {
+      missing.push_back(reads[i]);
+      missing_at.push_back(i);
+    }
+  }
+  if (!missing.empty()) {
+    auto got = store_.read_batch(missing);
+    for (size_t j = 0; j < got.size(); ++j) blocks[missing_at[j]] = std::move(got[j]);
+  }
   std::vector<std::pair<std::string, std::optional<Loaded>>> out;
   for (size_t i = 0; i < entries.size(); ++i) {
     std::optional<Loaded> loaded;
@@ -216,11 +262,29 @@ BlockAllocator::affine_blocks(const PoolConfig& pool) {
     if (loaded && loaded->block.affinity != options_.node) {
       // The claim that wrote this entry lost the block to another node: drop the entry.
       store_.erase_if(entries[i].key, entries[i].revision);
+      forget(reads[i].key);
       continue;
+    }
+    if (loaded) {
+      remember(reads[i].key, blocks[i].front().value, loaded->revision);
+    } else {
+      forget(reads[i].key);
     }
     // No block: a claim that crashed between the index entry and the block; the caller
     // completes it.
     out.emplace_back(reads[i].key, std::move(loaded));
+  }
+  if (options_.cache) {
+    // What the cache holds of this pool beyond the index (released, reclaimed) goes.
+    std::string pool_prefix = records::blocks_prefix(pool.name);
+    std::vector<std::string> gone;
+    for (const auto& [key, e] : options_.cache->blocks()) {
+      // A copy: clang before 16 cannot capture a structured binding.
+      bool listed =
+          std::any_of(out.begin(), out.end(), [k = key](const auto& b) { return b.first == k; });
+      if (key.compare(0, pool_prefix.size(), pool_prefix) == 0 && !listed) gone.push_back(key);
+    }
+    for (const auto& key : gone) forget(key);
   }
   return out;
 }
@@ -303,6 +367,51 @@ std::optional<IpNet> BlockAllocator::find_free_block(const PoolConfig& pool) {
   return free_in(keys, bound);
 }
 
+std::optional<IpNet> BlockAllocator::reclaim_empty_block(const PoolConfig& pool) {
+  if (options_.empty_block_grace_s <= 0) return std::nullopt;
+  int64_t now = options_.now();
+  for (const auto& e : store_.list(records::blocks_prefix(pool.name))) {
+    if (!records::parse_block_key(e.key)) continue;
+    Loaded l = decode_block(e);
+    Block& b = l.block;
+    if (!b.allocations.empty() || !pool.layout.is_block(b.cidr) || !has_usable(pool, b.cidr)) {
+      continue;
+    }
+    if (!b.empty_since) {
+      // Emptied before blocks were stamped (or by an older version): its grace starts now.
+      b.empty_since = now;
+      store_.put_if(e.key, b.to_json().dump(), e.revision);
+      continue;
+    }
+    if (now - *b.empty_since < options_.empty_block_grace_s) continue;
+    // Never while an ADD is using it: an address taken since it was read changed the
+    // revision, and the delete compares it.
+    if (!store_.erase_if(e.key, e.revision)) continue;
+    forget(e.key);
+    if (!b.affinity.empty()) {
+      // Its owner's index entry, best effort: an entry left behind is dropped or completed
+      // by the owner's next allocation, as after an interrupted claim.
+      std::string index = records::affinity_key(b.affinity, pool.name, b.cidr);
+      if (auto ie = store_.get(index)) store_.erase_if(index, ie->revision);
+    }
+    return b.cidr;
+  }
+  return std::nullopt;
+}
+
+bool BlockAllocator::has_reclaimable_block(const PoolConfig& pool) {
+  if (options_.empty_block_grace_s <= 0) return false;
+  for (const auto& e : store_.list(records::blocks_prefix(pool.name))) {
+    if (!records::parse_block_key(e.key)) continue;
+    Block b = decode_block(e).block;
+    if (b.allocations.empty() && b.empty_since && has_usable(pool, b.cidr) &&
+        options_.now() - *b.empty_since >= options_.empty_block_grace_s) {
+      return true;
+    }
+  }
+  return false;
+}
+
 bool BlockAllocator::at_cap(const PoolConfig&, size_t owned) const {
   return options_.max_blocks_per_node > 0 && owned >= options_.max_blocks_per_node;
 }
@@ -337,8 +446,8 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
         std::vector<size_t> with_space;
         for (size_t j = 0; j < blocks.size(); ++j) {
           if (!blocks[j].second) {
-            auto cidr = parse_cidr_key(blocks[j].first.substr(blocks[j].first.rfind('/') + 1));
-            if (auto a = claim(handle, state, pool, *cidr, std::nullopt)) return *a;
+            auto k = records::parse_block_key(blocks[j].first);  // made by key_of: parses
+            if (auto a = claim(handle, state, pool, k->cidr, std::nullopt)) return *a;
             continue;
           }
           if (blocks[j].second->block.find_free(usable_of(pool))) with_space.push_back(j);
@@ -367,8 +476,17 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
         }
         if (auto cidr = find_free_block(pool)) {
           if (auto a = claim(handle, state, pool, *cidr, std::nullopt)) return *a;
+        } else if (auto empty = reclaim_empty_block(pool)) {
+          // Every block is claimed, but one has been empty for its grace period: released
+          // (deleted) just now, it is claimed like a block never claimed.
+          if (auto a = claim(handle, state, pool, *empty, std::nullopt)) return *a;
         } else {
-          why += "every block of pool " + pool.name + " is claimed; ";
+          why += "every block of pool " + pool.name + " is claimed" +
+                 (options_.empty_block_grace_s > 0
+                      ? " and none has been empty for " +
+                            std::to_string(options_.empty_block_grace_s) + " s"
+                      : "") +
+                 "; ";
         }
       }
       // 3. Borrow from another node's block.
@@ -380,6 +498,7 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
         check_pool_record(*pool);
         std::vector<std::pair<std::string, Loaded>> candidates;
         for (auto& e : store_.list(records::blocks_prefix(pool->name))) {
+          if (!records::parse_block_key(e.key)) continue;
           Loaded l = decode_block(e);
           if (l.block.find_free(usable_of(*pool))) candidates.emplace_back(e.key, std::move(l));
         }
@@ -472,16 +591,40 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
                                         " (every pool's nodeSelector excludes it)");
   }
 
-  // One round trip for the handle and this node's block index of every pool it may use.
+  // One round trip for the handle, this node's block index of every pool it may use and the
+  // blocks the cache names (the index usually lists exactly those: then affine_blocks needs
+  // no read of its own).
   std::vector<KvStore::Read> reads = {{handle.key()}};
+  size_t indexes = 0;
   for (const auto& p : pools_) {
     if (p.selects(options_.node)) {
       reads.push_back({records::affinity_prefix(options_.node, p.name), true, true});
+      ++indexes;
     }
   }
-  auto batch = store_.read_batch(reads);
+  if (options_.cache) {
+    for (const auto& [key, e] : options_.cache->blocks()) reads.push_back({key});
+  }
+  // With transactions and a cache that predicts a block for every family, that round trip
+  // is the write itself, and the reads come only when the prediction was wrong.
+  std::vector<std::vector<KvEntry>> batch;
+  if (requested.empty() && options_.cache && store_.transactions() &&
+      !options_.cache->handle(handle.key())) {
+    std::vector<int> families;
+    for (const auto& w : wanted) families.push_back(w.first);
+    if (auto got = assign_from_cache(handle, families, reads, &batch)) return *got;
+  }
+  if (batch.empty()) batch = store_.read_batch(reads);
   prefetched_.clear();
-  for (size_t i = 1; i < reads.size(); ++i) prefetched_[reads[i].key] = std::move(batch[i]);
+  prefetched_blocks_.clear();
+  for (size_t i = 1; i <= indexes; ++i) prefetched_[reads[i].key] = std::move(batch[i]);
+  for (size_t i = 1 + indexes; i < reads.size(); ++i) {
+    if (batch[i].empty()) {
+      prefetched_blocks_[reads[i].key] = std::nullopt;
+    } else {
+      prefetched_blocks_[reads[i].key] = std::move(batch[i].front());
+    }
+  }
   HandleState state = batch[0].empty() ? HandleState{} : decode_handle(batch[0].front());
   std::vector<Assignment> held_now = verify(handle, state);
   if (state.record) {
@@ -501,9 +644,12 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   std::vector<Assignment> taken;
   // The prefetched listings are for this call only.
   struct ClearPrefetched {
-    std::map<std::string, std::vector<KvEntry>>& m;
-    ~ClearPrefetched() { m.clear(); }
-  } clear_prefetched{prefetched_};
+    BlockAllocator& a;
+    ~ClearPrefetched() {
+      a.prefetched_.clear();
+      a.prefetched_blocks_.clear();
+    }
+  } clear_prefetched{*this};
   try {
     for (const auto& [family, req] : wanted) {
       // A copy of the binding: clang before 16 cannot capture a structured binding.
@@ -546,6 +692,54 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   return out;
 }
 
+std::optional<std::vector<Assignment>> BlockAllocator::assign_from_cache(
+    const Handle& handle, const std::vector<int>& families, const std::vector<KvStore::Read>& reads,
+    std::vector<std::vector<KvEntry>>* fresh) {
+  // The choice the full path would make: per family, the pools in order, this node's blocks
+  // in key order, the first with a free address.
+  HandleRecord rec;
+  rec.node = options_.node;
+  std::vector<KvStore::Write> writes = {{handle.key(), "", 0}};  // a new handle: absent
+  std::vector<Assignment> out;
+  for (int family : families) {
+    bool found = false;
+    for (const PoolConfig* pool : pools_of(family)) {
+      std::string prefix = records::blocks_prefix(pool->name);
+      for (const auto& [key, e] : options_.cache->blocks()) {
+        if (key.compare(0, prefix.size(), prefix) != 0) continue;
+        Block b;
+        try {
+          b = Block::from_json(nlohmann::json::parse(e.value));
+        } catch (const std::exception&) {
+          continue;
+        }
+        if (b.affinity != options_.node || !pool->layout.is_block(b.cidr)) continue;
+        auto ord = b.find_free([&](const IpAddress& ip) { return pool->usable(ip); });
+        if (!ord) continue;
+        IpAddress ip = b.address(*ord);
+        uint64_t seq = b.assign(*ord, handle.id(), options_.node);
+        rec.entries.push_back(HandleEntry{pool->name, b.cidr, ip, seq});
+        out.push_back(Assignment{pool->name, b.cidr, ip, seq, b.affinity, false, false});
+        writes.push_back({key, b.to_json().dump(), e.revision});
+        found = true;
+        break;
+      }
+      if (found) break;
+    }
+    if (!found) return std::nullopt;
+  }
+  writes[0].value = rec.to_json().dump();
+  auto outcome = store_.put_all_if_or_read(writes, reads);
+  if (!outcome.revisions) {
+    *fresh = std::move(outcome.reads);
+    return std::nullopt;
+  }
+  for (size_t i = 0; i < writes.size(); ++i) {
+    remember(writes[i].key, writes[i].value, (*outcome.revisions)[i]);
+  }
+  return out;
+}
+
 // ---- release ----------------------------------------------------------------------------
 
 Block::ReleaseOutcome BlockAllocator::release_address(const std::string& pool, const IpNet& block,
@@ -559,7 +753,12 @@ Block::ReleaseOutcome BlockAllocator::release_address(const std::string& pool, c
     if (!loaded || !loaded->block.cidr.contains(ip)) return Block::ReleaseOutcome::kNotAllocated;
     auto outcome = loaded->block.release(loaded->block.ordinal(ip), handle, seq);
     if (outcome != Block::ReleaseOutcome::kReleased) return outcome;
-    if (store_.put_if(key, loaded->block.to_json().dump(), loaded->revision)) return outcome;
+    note_empty(loaded->block);
+    std::string value = loaded->block.to_json().dump();
+    if (auto rev = store_.put_if(key, value, loaded->revision)) {
+      if (loaded->block.affinity == options_.node) remember(key, value, *rev);
+      return outcome;
+    }
   }
   throw cni::Error(cni::kErrTryAgainLater, "gave up releasing " + ip.str() + " in " + key +
                                                " after " + std::to_string(options_.max_attempts) +
@@ -570,71 +769,232 @@ std::vector<Assignment> BlockAllocator::held(const Handle& handle) {
   return verify(handle, load_handle(handle));
 }
 
+std::optional<std::vector<Assignment>> BlockAllocator::release_from_cache(
+    const Handle& handle, std::vector<KvStore::Read>* reads,
+    std::vector<std::vector<KvEntry>>* fresh) {
+  const KvEntry* cached = options_.cache->handle(handle.key());
+  if (!cached) return std::nullopt;
+  HandleRecord rec;
+  try {
+    rec = HandleRecord::from_json(nlohmann::json::parse(cached->value));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  // The blocks it names, as cached; all of them or no prediction.
+  std::map<std::string, std::pair<Block, int64_t>> blocks;
+  for (const auto& e : rec.entries) {
+    std::string key = records::block_key(e.pool, e.block);
+    if (blocks.count(key)) continue;
+    auto it = options_.cache->blocks().find(key);
+    if (it == options_.cache->blocks().end()) return std::nullopt;
+    try {
+      blocks.emplace(key, std::make_pair(Block::from_json(nlohmann::json::parse(it->second.value)),
+                                         it->second.revision));
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+  }
+  reads->push_back({handle.key()});
+  for (const auto& [key, b] : blocks) reads->push_back({key});
+  std::vector<Assignment> released;
+  std::set<std::string> changed;
+  for (const auto& e : rec.entries) {
+    std::string key = records::block_key(e.pool, e.block);
+    Block& b = blocks.at(key).first;
+    if (!b.cidr.contains(e.ip)) continue;
+    if (b.release(b.ordinal(e.ip), handle.id(), e.seq) != Block::ReleaseOutcome::kReleased) {
+      continue;  // a stale intent
+    }
+    note_empty(b);
+    changed.insert(key);
+    released.push_back(Assignment{e.pool, e.block, e.ip, e.seq, "", false, false});
+  }
+  std::vector<KvStore::Write> writes;
+  for (const auto& key : changed) {
+    writes.push_back({key, blocks.at(key).first.to_json().dump(), blocks.at(key).second});
+  }
+  writes.push_back({handle.key(), "", cached->revision, true});
+  auto outcome = store_.put_all_if_or_read(writes, *reads);
+  if (!outcome.revisions) {
+    *fresh = std::move(outcome.reads);
+    return std::nullopt;
+  }
+  forget(handle.key());
+  for (size_t i = 0; i + 1 < writes.size(); ++i) {
+    remember(writes[i].key, writes[i].value, (*outcome.revisions)[i]);
+  }
+  return released;
+}
+
 std::vector<Assignment> BlockAllocator::release(const Handle& handle) {
+  // With transactions and a cache that knows the handle and its blocks: one round trip.
+  std::vector<KvStore::Read> reads;
+  std::vector<std::vector<KvEntry>> fresh;
+  if (options_.cache && store_.transactions()) {
+    if (auto got = release_from_cache(handle, &reads, &fresh)) return *got;
+  }
+  // Else: the handle, its blocks (one batch), then one write of the blocks and the handle's
+  // deletion (one etcd txn; on the file store the blocks first, so that a crash in between
+  // leaves a record naming released addresses: stale intents, which the next DEL removes).
   std::vector<Assignment> released;
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
     if (attempt > 0) backoff(attempt);
-    HandleState state = load_handle(handle);
-    if (!state.record) return released;
+    HandleState state;
+    std::map<std::string, std::optional<KvEntry>> found;
+    if (!fresh.empty()) {
+      if (!fresh[0].empty()) state = decode_handle(fresh[0].front());
+      for (size_t i = 1; i < reads.size(); ++i) {
+        if (!fresh[i].empty()) found[reads[i].key] = std::move(fresh[i].front());
+      }
+      fresh.clear();
+    } else {
+      state = load_handle(handle);
+    }
+    if (!state.record) {
+      forget(handle.key());
+      return released;
+    }
+    std::vector<KvStore::Read> missing;
     for (const auto& e : state.record->entries) {
-      auto outcome = release_address(e.pool, e.block, e.ip, handle.id(), e.seq);
-      if (outcome == Block::ReleaseOutcome::kReleased) {
-        released.push_back(Assignment{e.pool, e.block, e.ip, e.seq, "", false, false});
+      std::string key = records::block_key(e.pool, e.block);
+      if (!found.count(key) && std::none_of(missing.begin(), missing.end(),
+                                            [&](const auto& r) { return r.key == key; })) {
+        missing.push_back({key});
       }
     }
-    if (store_.erase_if(handle.key(), state.revision)) return released;
-    // The record changed meanwhile (an ADD of the same handle): release what it names now.
+    auto got = store_.read_batch(missing);
+    for (size_t i = 0; i < missing.size(); ++i) {
+      found[missing[i].key] = got[i].empty() ? std::nullopt : std::optional(std::move(got[i][0]));
+    }
+    std::map<std::string, Loaded> blocks;
+    for (const auto& [key, e] : found) {
+      if (e) blocks.emplace(key, decode_block(*e));
+    }
+    std::map<std::string, std::vector<Assignment>> freed;  // block key -> what it frees
+    for (const auto& e : state.record->entries) {
+      std::string key = records::block_key(e.pool, e.block);
+      auto it = blocks.find(key);
+      if (it == blocks.end() || !it->second.block.cidr.contains(e.ip)) continue;
+      Block& b = it->second.block;
+      if (b.release(b.ordinal(e.ip), handle.id(), e.seq) != Block::ReleaseOutcome::kReleased) {
+        continue;
+      }
+      note_empty(b);
+      freed[key].push_back(Assignment{e.pool, e.block, e.ip, e.seq, "", false, false});
+    }
+    std::vector<KvStore::Write> writes;
+    for (const auto& [key, f] : freed) {
+      writes.push_back({key, blocks.at(key).block.to_json().dump(), blocks.at(key).revision});
+    }
+    writes.push_back({handle.key(), "", state.revision, true});
+    // One txn where the store has them; else one write after the other (put_all_if's order),
+    // counting what each block write freed, since those happened even if a later one fails.
+    std::optional<std::vector<int64_t>> revs;
+    if (store_.transactions()) {
+      revs = store_.put_all_if(writes);
+    } else {
+      std::vector<int64_t> done;
+      for (const auto& w : writes) {
+        if (w.erase) {
+          if (!store_.erase_if(w.key, w.expected)) break;
+          done.push_back(0);
+        } else if (auto rev = store_.put_if(w.key, w.value, w.expected)) {
+          done.push_back(*rev);
+          for (const auto& a : freed.at(w.key)) released.push_back(a);
+          freed.erase(w.key);
+        } else {
+          break;
+        }
+      }
+      if (done.size() == writes.size()) revs = std::move(done);
+    }
+    if (revs) {
+      for (const auto& [key, f] : freed) released.insert(released.end(), f.begin(), f.end());
+      forget(handle.key());
+      for (size_t i = 0; i + 1 < writes.size(); ++i) {
+        if (blocks.at(writes[i].key).block.affinity == options_.node) {
+          remember(writes[i].key, writes[i].value, (*revs)[i]);
+        }
+      }
+      return released;
+    }
+    // Something changed meanwhile (an ADD of the same handle, a competing writer): again.
   }
   throw cni::Error(cni::kErrTryAgainLater, "gave up releasing " + handle.id() + " after " +
                                                std::to_string(options_.max_attempts) +
                                                " conflicting writes");
 }
 
-std::vector<Assignment> BlockAllocator::collect(const std::string& network,
-                                                const std::function<bool(const Handle&)>& valid) {
-  std::vector<Assignment> released;
-  std::optional<std::string> first_error;
-  auto attempt = [&](const std::function<void()>& fn) {
+BlockAllocator::GcReport BlockAllocator::collect(const GcScope& scope,
+                                                 const std::function<bool(const Handle&)>& valid,
+                                                 bool dry_run) {
+  GcReport report;
+  auto attempt = [&](const std::string& what, const std::function<void()>& fn) {
     try {
       fn();
     } catch (const std::exception& e) {
-      // Keep going: one stuck handle must not pin every other stale one (SPEC GC).
-      if (!first_error) first_error = e.what();
+      report.errors.push_back(what + ": " + e.what());
     }
   };
-  for (const auto& e : store_.list(records::handles_prefix(network))) {
-    auto handle = Handle::parse(e.key.substr(8));  // after "handles/"
-    if (!handle) continue;
-    attempt([&] {
-      auto rec = HandleRecord::from_json(nlohmann::json::parse(e.value));
-      if (rec.node != options_.node || valid(*handle)) return;
-      for (auto& a : release(*handle)) released.push_back(std::move(a));
+  auto in_scope = [&](const Handle& h, const std::string& node) {
+    return (scope.network.empty() || h.network == scope.network) &&
+           (scope.node.empty() || node == scope.node);
+  };
+  // 1. Handle records.
+  std::set<std::string> recorded;
+  std::string prefix =
+      scope.network.empty() ? records::handles_prefix() : records::handles_prefix(scope.network);
+  std::vector<KvEntry> handles;
+  attempt("listing " + prefix, [&] { handles = store_.list(prefix); });
+  for (const auto& e : handles) {
+    auto handle = records::parse_handle_key(e.key);
+    if (!handle) continue;  // not a handle record (`global-ipam check` reports it)
+    recorded.insert(handle->id());
+    attempt(e.key, [&] {
+      auto rec = decode_handle(e).record;
+      if (!in_scope(*handle, rec->node) || valid(*handle)) return;
+      for (auto& a : dry_run ? held(*handle) : release(*handle)) {
+        report.released.push_back(Collected{std::move(a), handle->id(), rec->node});
+      }
     });
   }
-  // Allocations of this network in this node's blocks that no handle record names (the
-  // record was removed by hand, or lost with a store restored from a backup).
-  for (const auto& pool : pools_) {
-    attempt([&] {
-      for (const auto& [key, loaded] : affine_blocks(pool)) {
-        if (!loaded) continue;
-        for (const auto& [ord, a] : loaded->block.allocations) {
-          auto handle = Handle::parse(a.handle);
-          if (!handle || handle->network != network || a.node != options_.node) continue;
-          if (valid(*handle) || store_.get(handle->key())) continue;
-          IpAddress ip = loaded->block.address(ord);
-          if (release_address(pool.name, loaded->block.cidr, ip, a.handle, a.seq) ==
-              Block::ReleaseOutcome::kReleased) {
-            released.push_back(Assignment{pool.name, loaded->block.cidr, ip, a.seq,
-                                          loaded->block.affinity, false, false});
-          }
+  // 2. Allocations no handle record names.
+  std::vector<KvEntry> blocks;
+  if (scope.every_block || scope.node.empty()) {
+    attempt("listing blocks", [&] { blocks = store_.list(records::blocks_prefix()); });
+  } else {
+    attempt("listing the blocks of node " + scope.node, [&] {
+      std::vector<KvStore::Read> reads;
+      for (const auto& e : store_.list(records::affinity_prefix(scope.node), true)) {
+        if (auto k = records::parse_affinity_key(e.key)) {
+          reads.push_back({records::block_key(k->pool, k->cidr)});
+        }
+      }
+      for (auto& found : store_.read_batch(reads)) {
+        for (auto& e : found) blocks.push_back(std::move(e));
+      }
+    });
+  }
+  for (const auto& e : blocks) {
+    if (!records::parse_block_key(e.key)) continue;  // not a block (`global-ipam check`)
+    attempt(e.key, [&] {
+      Block b = decode_block(e).block;
+      for (const auto& [ord, a] : b.allocations) {
+        auto handle = Handle::parse(a.handle);
+        if (!handle || recorded.count(a.handle) || !in_scope(*handle, a.node) || valid(*handle)) {
+          continue;
+        }
+        if (store_.get(handle->key())) continue;  // recorded after the listing
+        IpAddress ip = b.address(ord);
+        Assignment got{b.pool, b.cidr, ip, a.seq, b.affinity, b.borrowed(a), false};
+        if (dry_run || release_address(b.pool, b.cidr, ip, a.handle, a.seq) ==
+                           Block::ReleaseOutcome::kReleased) {
+          report.released.push_back(Collected{got, a.handle, a.node});
         }
       }
     });
   }
-  if (first_error) {
-    throw cni::Error(cni::kErrTryAgainLater, "gc: " + *first_error);
-  }
-  return released;
+  return report;
 }
 
 void BlockAllocator::check_available() {
@@ -656,12 +1016,16 @@ void BlockAllocator::check_available() {
           ok = true;
         }
       }
-      if (!ok && !at_cap(*pool, blocks.size()) && find_free_block(*pool)) ok = true;
+      if (!ok && !at_cap(*pool, blocks.size()) &&
+          (find_free_block(*pool) || has_reclaimable_block(*pool))) {
+        ok = true;
+      }
       if (ok) break;
     }
     if (!ok && !options_.strict_affinity) {
       for (const auto* pool : pools) {
         for (const auto& e : store_.list(records::blocks_prefix(pool->name))) {
+          if (!records::parse_block_key(e.key)) continue;
           Block b = Block::from_json(nlohmann::json::parse(e.value));
           if (b.find_free([&](const IpAddress& ip) { return pool->usable(ip); })) ok = true;
         }

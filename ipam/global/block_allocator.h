@@ -11,6 +11,7 @@
 
 #include "ipam/address_request.h"
 #include "ipam/global/block.h"
+#include "ipam/global/block_cache.h"
 #include "ipam/global/config.h"
 #include "ipam/global/records.h"
 #include "ipam/global/store.h"
@@ -43,6 +44,14 @@ struct AllocatorOptions {
   int probes = 16;
   // Sleeps between attempts (tests pass a no-op or a counter).
   std::function<void(std::chrono::microseconds)> sleep;
+  // The node's cache (held under the node lock; block_cache.h): with a store that has
+  // transactions, an ADD or DEL it predicts is one round trip. Null: none.
+  BlockCache* cache = nullptr;
+  // An empty block stays its node's for this long (seconds), then the next node that finds
+  // no free block releases and claims it; 0: never (emptyBlockGraceSeconds).
+  int64_t empty_block_grace_s = 600;
+  // The wall clock in unix seconds (tests pass their own); default time().
+  std::function<int64_t()> now;
 };
 
 // The cluster-wide allocator (Calico's IPAM core over our KvStore): pools cut into blocks,
@@ -76,10 +85,35 @@ class BlockAllocator {
   std::vector<Assignment> held(const records::Handle& handle);
   // Releases everything `handle` holds and its record; an unknown handle releases nothing.
   std::vector<Assignment> release(const records::Handle& handle);
-  // GC: releases the handles of `network` that this node owns and `valid` rejects, and any
-  // allocation of the network in this node's blocks without a valid handle record.
-  std::vector<Assignment> collect(const std::string& network,
-                                  const std::function<bool(const records::Handle&)>& valid);
+  // What a garbage collection looks at. The CNI GC of a node: its network, its node, its
+  // own blocks; the operator's `global-ipam gc`: any of them, every block.
+  struct GcScope {
+    std::string network;  // "" every network
+    std::string node;     // handles and allocations made on this node; "" every node
+    // Where allocations without a handle record are looked for: every block of the store
+    // (which also finds what `node` borrowed from other nodes' blocks), or only `node`'s own
+    // blocks (one index read and one batch: what the CNI GC of a node can afford).
+    bool every_block = false;
+  };
+  struct Collected {
+    Assignment address;
+    std::string handle;
+    std::string node;  // where the attachment was made
+  };
+  struct GcReport {
+    std::vector<Collected> released;  // with dry_run: what would be released
+    // One line per handle or block that could not be collected (a store fault, a malformed
+    // record). The others are collected all the same: one stuck handle must not pin every
+    // other stale one (SPEC GC).
+    std::vector<std::string> errors;
+  };
+  // GC (the one collector: the CNI verb and the operator's command both run it): releases
+  // the handles in `scope` that `valid` rejects, and every allocation in scope whose handle
+  // `valid` rejects and that no handle record names (the record was removed by hand, or lost
+  // with a store restored from a backup). Releases compare sequence numbers, so an address
+  // given out again since it was seen is kept. With dry_run nothing is written.
+  GcReport collect(const GcScope& scope, const std::function<bool(const records::Handle&)>& valid,
+                   bool dry_run = false);
 
   // Frees `ip` of pool `pool` only if `handle` still holds it with sequence number `seq`
   // (nullopt: any): a stale release (an old report, a late DEL) never frees an address
@@ -116,6 +150,25 @@ class BlockAllocator {
   HandleState load_handle(const records::Handle& handle);
   // The handle's entries that its blocks confirm.
   std::vector<Assignment> verify(const records::Handle& handle, const HandleState& state);
+  // The cache (when there is one) learns what was written or read.
+  void remember(const std::string& key, const std::string& value, int64_t revision);
+  void forget(const std::string& key);
+  // Stamps emptySince on a block that just lost its last allocation.
+  void note_empty(Block& b) const;
+  // ADD in one round trip from the cache: nullopt when the cache cannot say (then `fresh`
+  // stays empty) or was wrong (then `fresh` holds `reads` as the failed txn read them).
+  std::optional<std::vector<Assignment>> assign_from_cache(
+      const records::Handle& handle, const std::vector<int>& families,
+      const std::vector<KvStore::Read>& reads, std::vector<std::vector<KvEntry>>* fresh);
+  // DEL in one round trip from the cache, likewise; `reads` are the handle and its blocks.
+  std::optional<std::vector<Assignment>> release_from_cache(
+      const records::Handle& handle, std::vector<KvStore::Read>* reads,
+      std::vector<std::vector<KvEntry>>* fresh);
+  // An empty block of `pool` whose grace period has passed, released (deleted with a
+  // compare-and-swap on the revision it was seen empty at) for this node to claim.
+  std::optional<cni::IpNet> reclaim_empty_block(const PoolConfig& pool);
+  // Whether one is there (STATUS), without writing.
+  bool has_reclaimable_block(const PoolConfig& pool);
   // Writes the handle record with `entry` appended (the intent) and `block`, both compared
   // with their revisions: one etcd txn, or intent then block on the file store. Throws
   // Conflict when either changed.
@@ -148,6 +201,9 @@ class BlockAllocator {
   std::map<std::string, bool> pool_checked_;
   // Affinity listings read together with the handle at the start of assign().
   std::map<std::string, std::vector<KvEntry>> prefetched_;
+  // Blocks read in the same batch (the cache's keys): key -> entry, nullopt when absent. Used
+  // once (by load_block or affine_blocks), then dropped: our own writes make them stale.
+  std::map<std::string, std::optional<KvEntry>> prefetched_blocks_;
   std::minstd_rand rng_;
 };
 

@@ -150,6 +150,8 @@ GlobalConfig parse_global_ipam(const nlohmann::json& ipam_json, const std::strin
   c.strict_affinity = ipam.boolean_or("strictAffinity", false);
   c.max_blocks_per_node =
       static_cast<uint32_t>(ipam.integer("maxBlocksPerNode", 0, UINT32_MAX).value_or(0));
+  c.empty_block_grace_s =
+      ipam.integer("emptyBlockGraceSeconds", 0, 365LL * 24 * 3600).value_or(c.empty_block_grace_s);
   c.routes = parse_ipam_routes(ipam);
   c.store = parse_store(ipam);
   c.node_lock_dir = ipam.str_or("nodeLockDir", kDefaultNodeLockDir);

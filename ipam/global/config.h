@@ -22,6 +22,10 @@ inline constexpr char kDefaultGlobalStorePath[] = "/var/lib/cni/global-ipam";
 inline constexpr char kDefaultEtcdPrefix[] = "/strait/ipam/v1";
 inline constexpr int kDefaultStoreTimeoutMs = 10000;
 inline constexpr char kDefaultNodeLockDir[] = "/run/strait/global-ipam";
+// How long an empty block stays its node's before another node that needs one may take it
+// back (emptyBlockGraceSeconds): ten minutes, long enough that a node whose pods are being
+// replaced keeps its blocks (and its routes), short enough for tidal load.
+inline constexpr int64_t kDefaultEmptyBlockGraceSeconds = 600;
 
 // One pool of the cluster-wide IPAM: a CIDR cut into blocks.
 struct PoolConfig {
@@ -62,7 +66,8 @@ struct GlobalConfig {
   std::vector<PoolConfig> pools;
   std::string node_name;
   bool strict_affinity = false;
-  uint32_t max_blocks_per_node = 0;  // per pool; 0: no cap
+  uint32_t max_blocks_per_node = 0;                              // per pool; 0: no cap
+  int64_t empty_block_grace_s = kDefaultEmptyBlockGraceSeconds;  // 0: never released
   std::vector<cni::Route> routes;
   StoreConfig store;
   // Where ADD and DEL take this node's best-effort single-flight lock (global_node_lock.h);

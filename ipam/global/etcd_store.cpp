@@ -1,14 +1,10 @@
 #include "ipam/global/etcd_store.h"
 
-#include <curl/curl.h>
-#include <dlfcn.h>
-
 #include <algorithm>
-#include <cstring>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
+#include "ipam/global/etcd_watch.h"
 #include "libcni/core/base64.h"
 #include "libcni/core/error.h"
 
@@ -39,8 +35,9 @@ std::string unb64(const json& obj, const char* key) {
   return *s;
 }
 
-// The smallest key greater than every key starting with `prefix` (etcd's range_end).
-std::string prefix_end(std::string prefix) {
+}  // namespace
+
+std::string EtcdStore::range_end(std::string prefix) {
   while (!prefix.empty()) {
     auto c = static_cast<unsigned char>(prefix.back());
     if (c < 0xff) {
@@ -52,94 +49,24 @@ std::string prefix_end(std::string prefix) {
   return std::string(1, '\0');  // every key
 }
 
-size_t collect(char* data, size_t size, size_t n, void* user) {
-  static_cast<std::string*>(user)->append(data, size * n);
-  return size * n;
+void EtcdStore::fail_over(size_t& current, size_t& tried, size_t endpoints, Deadline deadline) {
+  using Clock = std::chrono::steady_clock;
+  current = (current + 1) % endpoints;
+  if (++tried % endpoints == 0) {
+    // Every endpoint failed this round: wait a little (a leader election takes about a
+    // second) before the next.
+    auto pause = std::min<Clock::duration>(std::chrono::milliseconds(100), deadline - Clock::now());
+    if (pause > Clock::duration::zero()) std::this_thread::sleep_for(pause);
+  }
 }
 
-}  // namespace
-
-namespace {
-
-// libcurl, loaded when the first etcd store is made. Linking it would cost every exec of the
-// executables that include this library about 7 ms (libcurl pulls in 30 shared libraries:
-// TLS, Kerberos, LDAP, ...), also when they use the file store or answer VERSION; plugin
-// execs are on the pod start path. The table is filled once and never changes.
-struct CurlApi {
-  decltype(&curl_global_init) global_init = nullptr;
-  decltype(&curl_easy_init) easy_init = nullptr;
-  decltype(&curl_easy_cleanup) easy_cleanup = nullptr;
-  decltype(&curl_easy_reset) easy_reset = nullptr;
-  decltype(&curl_easy_perform) easy_perform = nullptr;
-  decltype(&curl_easy_strerror) easy_strerror = nullptr;
-  decltype(&curl_slist_append) slist_append = nullptr;
-  decltype(&curl_slist_free_all) slist_free_all = nullptr;
-  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
-  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
-};
-
-const CurlApi& curl_api() {
-  static std::once_flag once;
-  static CurlApi api;
-  static std::string error;
-  std::call_once(once, [] {
-    void* lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-      error = dlerror();
-      return;
-    }
-    auto sym = [&](const char* name) {
-      void* p = dlsym(lib, name);
-      if (!p && error.empty()) error = std::string("libcurl.so.4 lacks ") + name;
-      return p;
-    };
-    CurlApi a;
-    a.global_init = reinterpret_cast<decltype(a.global_init)>(sym("curl_global_init"));
-    a.easy_init = reinterpret_cast<decltype(a.easy_init)>(sym("curl_easy_init"));
-    a.easy_cleanup = reinterpret_cast<decltype(a.easy_cleanup)>(sym("curl_easy_cleanup"));
-    a.easy_reset = reinterpret_cast<decltype(a.easy_reset)>(sym("curl_easy_reset"));
-    a.easy_perform = reinterpret_cast<decltype(a.easy_perform)>(sym("curl_easy_perform"));
-    a.easy_strerror = reinterpret_cast<decltype(a.easy_strerror)>(sym("curl_easy_strerror"));
-    a.slist_append = reinterpret_cast<decltype(a.slist_append)>(sym("curl_slist_append"));
-    a.slist_free_all = reinterpret_cast<decltype(a.slist_free_all)>(sym("curl_slist_free_all"));
-    a.easy_setopt = reinterpret_cast<decltype(a.easy_setopt)>(sym("curl_easy_setopt"));
-    a.easy_getinfo = reinterpret_cast<decltype(a.easy_getinfo)>(sym("curl_easy_getinfo"));
-    if (!error.empty()) return;  // the library stays loaded; harmless
-    a.global_init(CURL_GLOBAL_DEFAULT);
-    api = a;
-  });
-  if (!api.easy_init) {
-    throw cni::Error(cni::kErrIo, "the etcd store needs libcurl (libcurl.so.4): " + error);
-  }
-  return api;
-}
-
-}  // namespace
-
-// One libcurl easy handle, kept for the store's lifetime so connections are reused.
-struct EtcdStore::Curl {
-  Curl() : api(curl_api()) {
-    handle = api.easy_init();
-    if (!handle) throw std::runtime_error("etcd store: curl_easy_init failed");
-    headers = api.slist_append(nullptr, "Content-Type: application/json");
-    // No "Expect: 100-continue" round trip before bodies over 1 KiB (blocks are larger).
-    headers = api.slist_append(headers, "Expect:");
-  }
-  ~Curl() {
-    api.slist_free_all(headers);
-    api.easy_cleanup(handle);
-  }
-  Curl(const Curl&) = delete;
-  Curl& operator=(const Curl&) = delete;
-  const CurlApi& api;
-  CURL* handle = nullptr;
-  curl_slist* headers = nullptr;
-};
-
-EtcdStore::EtcdStore(EtcdOptions options)
-    : options_(std::move(options)), curl_(std::make_unique<Curl>()) {
+EtcdStore::EtcdStore(EtcdOptions options) : options_(std::move(options)) {
   if (options_.endpoints.empty()) throw std::invalid_argument("etcd store: no endpoints");
   while (!options_.prefix.empty() && options_.prefix.back() == '/') options_.prefix.pop_back();
+  TlsFiles tls{options_.ca_file, options_.cert_file, options_.key_file};
+  for (const auto& ep : options_.endpoints) {
+    connections_.push_back(std::make_unique<HttpConnection>(HttpUrl::parse(ep), tls));
+  }
 }
 
 EtcdStore::~EtcdStore() = default;
@@ -155,69 +82,42 @@ json EtcdStore::call(const std::string& path, const json& body) {
   auto deadline = Clock::now() + options_.timeout;
   std::string payload = body.dump();
   std::string last_error;
-  CURL* h = curl_->handle;
-  const CurlApi& api = curl_->api;
   size_t tried = 0;
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) break;
+    HttpConnection& conn = *connections_[current_];
     const std::string& ep = options_.endpoints[current_];
-    std::string url = ep + path;
-    std::string response;
-    api.easy_reset(h);
-    api.easy_setopt(h, CURLOPT_URL, url.c_str());
-    api.easy_setopt(h, CURLOPT_POST, 1L);
-    api.easy_setopt(h, CURLOPT_POSTFIELDS, payload.c_str());
-    api.easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
-    api.easy_setopt(h, CURLOPT_HTTPHEADER, curl_->headers);
-    api.easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-    api.easy_setopt(h, CURLOPT_WRITEDATA, &response);
-    api.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    api.easy_setopt(h, CURLOPT_NOPROXY, "*");
-    api.easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(left.count()));
-    // A dead member refuses at once; a hung one must not eat the whole budget.
-    api.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, std::min<long>(left.count(), 1000));
-    if (!options_.ca_file.empty()) api.easy_setopt(h, CURLOPT_CAINFO, options_.ca_file.c_str());
-    if (!options_.cert_file.empty()) {
-      api.easy_setopt(h, CURLOPT_SSLCERT, options_.cert_file.c_str());
-      api.easy_setopt(h, CURLOPT_SSLKEY, options_.key_file.c_str());
-    }
-    CURLcode rc = api.easy_perform(h);
-    long status = 0;
-    if (rc == CURLE_OK) api.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (rc == CURLE_OK && status == 200) {
-      try {
-        return json::parse(response);
-      } catch (const json::exception& e) {
-        throw std::runtime_error("etcd " + url + ": malformed answer: " + e.what());
+    try {
+      // A dead member refuses at once; a hung one must not eat the whole budget.
+      HttpResponse r =
+          conn.post(path, payload, deadline, std::min(left, std::chrono::milliseconds(1000)));
+      if (r.status == 200) {
+        try {
+          return json::parse(r.body);
+        } catch (const json::exception& e) {
+          throw std::runtime_error("etcd " + ep + path + ": malformed answer: " + e.what());
+        }
       }
-    }
-    // 4xx: etcd refuses the request itself (retrying elsewhere cannot help), except "too
-    // many requests" and a request timeout.
-    if (rc == CURLE_OK && status >= 400 && status < 500 && status != 408 && status != 429) {
-      std::string msg = response;
-      try {
-        msg = json::parse(response).value("message", response);
-      } catch (const json::exception&) {
+      // 4xx: etcd refuses the request itself (retrying elsewhere cannot help), except "too
+      // many requests" and a request timeout.
+      if (r.status >= 400 && r.status < 500 && r.status != 408 && r.status != 429) {
+        std::string msg = r.body;
+        try {
+          msg = json::parse(r.body).value("message", r.body);
+        } catch (const json::exception&) {
+        }
+        throw std::runtime_error("etcd " + ep + path + " refused the request (HTTP " +
+                                 std::to_string(r.status) + "): " + msg);
       }
-      throw std::runtime_error("etcd " + url + " refused the request (HTTP " +
-                               std::to_string(status) + "): " + msg);
+      last_error = ep + ": HTTP " + std::to_string(r.status) + " " + r.body;
+    } catch (const HttpError& e) {
+      // The attempt the deadline cut short says less than the failures before it (a TLS
+      // error, a refused connection): keep those.
+      if (!e.timed_out() || last_error.empty()) last_error = e.what();
     }
-    // The attempt the deadline cut short says less than the failures before it (a TLS
-    // error, a refused connection): keep those.
-    if (rc != CURLE_OPERATION_TIMEDOUT || last_error.empty()) {
-      last_error = ep + ": " +
-                   (rc != CURLE_OK ? std::string(api.easy_strerror(rc))
-                                   : "HTTP " + std::to_string(status) + " " + response);
-    }
-    current_ = (current_ + 1) % options_.endpoints.size();
-    if (++tried % options_.endpoints.size() == 0) {
-      // Every endpoint failed this round: wait a little (a leader election takes about a
-      // second) before the next.
-      auto pause =
-          std::min<Clock::duration>(std::chrono::milliseconds(100), deadline - Clock::now());
-      if (pause > Clock::duration::zero()) std::this_thread::sleep_for(pause);
-    }
+    conn.close();  // the next request goes elsewhere
+    fail_over(current_, tried, options_.endpoints.size(), deadline);
   }
   throw cni::Error(cni::kErrTryAgainLater,
                    describe() + " unreachable for " + std::to_string(options_.timeout.count()) +
@@ -234,7 +134,7 @@ std::optional<KvEntry> EtcdStore::get(const std::string& key) {
 
 std::vector<KvEntry> EtcdStore::list(const std::string& prefix, bool keys_only) {
   std::string start = full_key(prefix);
-  std::string end = prefix_end(start);
+  std::string end = range_end(start);
   size_t strip = options_.prefix.size() + 1;
   std::vector<KvEntry> out;
   int64_t revision = 0;
@@ -277,18 +177,21 @@ bool EtcdStore::erase_if(const std::string& key, int64_t expected) {
   return r.value("succeeded", false);
 }
 
-std::vector<std::vector<KvEntry>> EtcdStore::read_batch(const std::vector<Read>& reads) {
-  if (reads.empty()) return {};
+json EtcdStore::range_ops(const std::vector<Read>& reads) const {
   json ops = json::array();
   for (const auto& r : reads) {
     std::string k = full_key(r.key);
     json range = {{"key", b64(k)}};
-    if (r.prefix) range["range_end"] = b64(prefix_end(k));
+    if (r.prefix) range["range_end"] = b64(range_end(k));
     if (r.keys_only) range["keys_only"] = true;
     ops.push_back({{"request_range", range}});
   }
-  json res = call("/v3/kv/txn", {{"success", ops}});
-  const json& responses = res.at("responses");
+  return ops;
+}
+
+std::vector<std::vector<KvEntry>> EtcdStore::range_results(const json& txn,
+                                                           const std::vector<Read>& reads) const {
+  const json& responses = txn.value("responses", json::array());
   if (responses.size() != reads.size()) {
     throw std::runtime_error("etcd: txn answered " + std::to_string(responses.size()) + " of " +
                              std::to_string(reads.size()) + " reads");
@@ -308,18 +211,58 @@ std::vector<std::vector<KvEntry>> EtcdStore::read_batch(const std::vector<Read>&
   return out;
 }
 
-std::optional<std::vector<int64_t>> EtcdStore::put_all_if(const std::vector<Write>& writes) {
+std::vector<std::vector<KvEntry>> EtcdStore::read_batch(const std::vector<Read>& reads) {
+  if (reads.empty()) return {};
+  return range_results(call("/v3/kv/txn", {{"success", range_ops(reads)}}), reads);
+}
+
+json EtcdStore::write_txn(const std::vector<Write>& writes) const {
   json compares = json::array();
-  json puts = json::array();
+  json ops = json::array();
   for (const auto& w : writes) {
     std::string k = b64(full_key(w.key));
     compares.push_back(
         {{"key", k}, {"target", "MOD"}, {"result", "EQUAL"}, {"mod_revision", w.expected}});
-    puts.push_back({{"request_put", {{"key", k}, {"value", b64(w.value)}}}});
+    if (w.erase) {
+      ops.push_back({{"request_delete_range", {{"key", k}}}});
+    } else {
+      ops.push_back({{"request_put", {{"key", k}, {"value", b64(w.value)}}}});
+    }
   }
-  json r = call("/v3/kv/txn", {{"compare", compares}, {"success", puts}});
+  return {{"compare", compares}, {"success", ops}};
+}
+
+std::vector<int64_t> EtcdStore::revisions_of(const json& txn, const std::vector<Write>& writes) {
+  // Every key a txn writes gets the txn's revision as its mod_revision.
+  int64_t rev = as_int(txn.at("header"), "revision");
+  std::vector<int64_t> out;
+  for (const auto& w : writes) out.push_back(w.erase ? 0 : rev);
+  return out;
+}
+
+std::optional<std::vector<int64_t>> EtcdStore::put_all_if(const std::vector<Write>& writes) {
+  for (const auto& w : writes) {
+    if (w.erase && w.expected == 0) return std::nullopt;  // "delete if absent" deletes nothing
+  }
+  json r = call("/v3/kv/txn", write_txn(writes));
   if (!r.value("succeeded", false)) return std::nullopt;
-  return std::vector<int64_t>(writes.size(), as_int(r.at("header"), "revision"));
+  return revisions_of(r, writes);
+}
+
+KvStore::Outcome EtcdStore::put_all_if_or_read(const std::vector<Write>& writes,
+                                               const std::vector<Read>& reads) {
+  for (const auto& w : writes) {
+    if (w.erase && w.expected == 0) return {std::nullopt, read_batch(reads)};
+  }
+  json txn = write_txn(writes);
+  txn["failure"] = range_ops(reads);
+  json r = call("/v3/kv/txn", txn);
+  if (r.value("succeeded", false)) return {revisions_of(r, writes), {}};
+  return {std::nullopt, range_results(r, reads)};
+}
+
+std::unique_ptr<KvWatch> EtcdStore::watch(const std::vector<std::string>& prefixes) {
+  return std::make_unique<EtcdWatch>(options_, prefixes, current_);
 }
 
 void EtcdStore::ping() {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ipam/global/http_client.h"
 #include "ipam/global/store.h"
 
 namespace ipam {
@@ -24,7 +25,8 @@ struct EtcdOptions {
 };
 
 // A KvStore on etcd v3, spoken through its JSON gateway (POST /v3/kv/range, /v3/kv/txn; keys
-// and values base64) with libcurl, so no gRPC stack is needed.
+// and values base64) with our own HTTP/1.1 client (http_client.h: a socket, OpenSSL only for
+// https://), so neither gRPC nor libcurl is loaded by a plugin exec.
 //
 // Compare-and-swap is a txn comparing the key's mod_revision (0 for an absent key) with
 // put (or delete) on success; the new revision is the txn's header revision. Lists are read
@@ -39,7 +41,8 @@ struct EtcdOptions {
 // was lost may find that its first attempt happened (the compare then fails): the
 // allocator re-reads and recognises its own write.
 //
-// Proxies from the environment are ignored: the store talks to the endpoints directly.
+// Proxies from the environment are ignored: the store talks to the endpoints directly. One
+// connection is open at a time, to the current endpoint, and kept between requests.
 class EtcdStore : public KvStore {
  public:
   explicit EtcdStore(EtcdOptions options);
@@ -56,20 +59,37 @@ class EtcdStore : public KvStore {
   std::vector<std::vector<KvEntry>> read_batch(const std::vector<Read>& reads) override;
   // One txn comparing every key's mod_revision: all or nothing.
   std::optional<std::vector<int64_t>> put_all_if(const std::vector<Write>& writes) override;
+  // The same txn with the reads as its failure branch: one round trip either way.
+  Outcome put_all_if_or_read(const std::vector<Write>& writes,
+                             const std::vector<Read>& reads) override;
+  bool transactions() const override { return true; }
+  // /v3/watch streams, one per prefix (etcd_watch.h).
+  std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) override;
   // Maintenance status of the answering member; an alarm (NOSPACE, CORRUPT) is an error.
   void ping() override;
   std::string describe() const override;
+
+  // The smallest key greater than every key starting with `prefix` (etcd's range_end).
+  static std::string range_end(std::string prefix);
+  // After a failed attempt on endpoint `current`: the next one, and once every endpoint has
+  // failed in this round (`tried` counts attempts) a short pause, never past `deadline`.
+  static void fail_over(size_t& current, size_t& tried, size_t endpoints, Deadline deadline);
 
   // The endpoint that answered last (tests of failover).
   const std::string& current_endpoint() const { return options_.endpoints[current_]; }
 
  private:
-  struct Curl;
   nlohmann::json call(const std::string& path, const nlohmann::json& body);
+  nlohmann::json range_ops(const std::vector<Read>& reads) const;
+  std::vector<std::vector<KvEntry>> range_results(const nlohmann::json& txn,
+                                                  const std::vector<Read>& reads) const;
+  nlohmann::json write_txn(const std::vector<Write>& writes) const;
+  static std::vector<int64_t> revisions_of(const nlohmann::json& txn,
+                                           const std::vector<Write>& writes);
   std::string full_key(const std::string& key) const { return options_.prefix + "/" + key; }
 
   EtcdOptions options_;
-  std::unique_ptr<Curl> curl_;
+  std::vector<std::unique_ptr<HttpConnection>> connections_;  // one per endpoint
   size_t current_ = 0;
 };
 

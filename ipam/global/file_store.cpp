@@ -16,6 +16,7 @@
 #include <system_error>
 #include <thread>
 
+#include "ipam/global/file_watch.h"
 #include "libcni/core/error.h"
 
 namespace ipam {
@@ -26,7 +27,6 @@ namespace {
 
 constexpr char kLocks[] = ".locks";
 constexpr char kTmp[] = ".tmp";
-constexpr auto kStaleTmp = std::chrono::seconds(60);
 
 std::system_error os_error(const std::string& what, const std::string& path, int err = errno) {
   return std::system_error(err, std::generic_category(), "failed to " + what + " \"" + path + "\"");
@@ -172,13 +172,48 @@ void FileStore::sweep_tmp() const {
   DIR* d = opendir(dir.c_str());
   if (!d) return;
   std::unique_ptr<DIR, int (*)(DIR*)> guard(d, closedir);
-  auto limit = std::chrono::system_clock::now() - kStaleTmp;
+  std::vector<std::string> names;
   while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
+    if (e->d_name[0] != '.') names.emplace_back(e->d_name);
+  }
+  // A writer holds its temporary file locked from before it can be seen as complete until
+  // after it is renamed away (create_tmp), so a file whose lock we get belongs to a writer
+  // that died: remove it, however young. A slow writer's file is never taken: age says
+  // nothing about whether its writer is alive (a writer stopped for a minute is not dead).
+  for (const auto& name : names) {
+    UniqueFd fd(openat(dirfd(d), name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd || flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    struct stat held {};
+    struct stat now {};
+    // Unlink only what we locked: the name may have been renamed away (and never reused).
+    if (fstat(fd.get(), &held) == 0 &&
+        fstatat(dirfd(d), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+        held.st_ino == now.st_ino && held.st_dev == now.st_dev) {
+      unlinkat(dirfd(d), name.c_str(), 0);  // best effort
+    }
+  }
+}
+
+FileStore::TmpFile FileStore::create_tmp(const std::string& tag) {
+  for (;;) {
+    // Unique among processes (pid), store instances (a random tag) and writes of one instance.
+    std::string path = root_ + "/" + kTmp + "/" + tag + std::to_string(getpid()) + "-" +
+                       std::to_string(tmp_tag_) + "-" + std::to_string(tmp_counter_++);
+    UniqueFd fd;
+    for (int i = 0; i < 2 && !fd; ++i) {
+      fd.reset(open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+      if (!fd && errno == ENOENT && i == 0) make_dirs(root_, kTmp, true);
+    }
+    if (!fd) throw os_error("create", path);
+    // A sweep may lock and remove the file between its creation and this lock: then it is no
+    // longer linked and we start over with a new name. Once locked and still linked, no sweep
+    // removes it (sweep_tmp).
+    while (flock(fd.get(), LOCK_EX) != 0) {
+      if (errno != EINTR) throw os_error("lock", path);
+    }
     struct stat st {};
-    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-    auto mtime = std::chrono::system_clock::from_time_t(st.st_mtim.tv_sec);
-    if (mtime < limit) unlinkat(dirfd(d), e->d_name, 0);  // best effort
+    if (fstat(fd.get(), &st) != 0) throw os_error("stat", path);
+    if (st.st_nlink > 0) return TmpFile{std::move(path), std::move(fd)};
   }
 }
 
@@ -190,6 +225,10 @@ UniqueFd FileStore::lock(const std::string& key) {
     UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (!fd) {
       if (errno != ENOENT) throw os_error("open lock", path);
+      // The directory is missing, or a delete of the last key beside it removed it after we
+      // made it: make it (again), but not forever (a directory that cannot hold the file,
+      // such as a dangling symbolic link, would keep us here): past the deadline, the error.
+      if (std::chrono::steady_clock::now() >= deadline) throw os_error("open lock", path, ENOENT);
       make_dirs(root_, std::string(kLocks) + "/" + parent_of(key), false);
       continue;
     }
@@ -265,32 +304,44 @@ std::optional<int64_t> FileStore::put_if(const std::string& key, const std::stri
   if ((current ? current->revision : 0) != expected) return std::nullopt;
   int64_t rev = std::max(current ? current->revision + 1 : 1, now_ns());
 
-  // Unique among processes (pid), store instances (a random tag) and writes of one instance.
-  std::string tmp = root_ + "/" + kTmp + "/" + std::to_string(getpid()) + "-" +
-                    std::to_string(tmp_tag_) + "-" + std::to_string(tmp_counter_++);
-  UniqueFd fd;
-  for (int i = 0; i < 2 && !fd; ++i) {
-    fd.reset(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!fd && errno == ENOENT && i == 0) make_dirs(root_, kTmp, true);
-  }
-  if (!fd) throw os_error("create", tmp);
-  try {
-    write_all(fd.get(), std::to_string(rev) + "\n" + value, tmp);
-    if (fsync(fd.get()) != 0) throw os_error("fsync", tmp);
-    if (close(fd.release()) != 0) throw os_error("close", tmp);
-    // A concurrent delete of a sibling may remove an empty parent directory between our
-    // make_dirs and rename: make it again.
-    for (int attempt = 0;; ++attempt) {
-      if (rename(tmp.c_str(), path.c_str()) == 0) break;
-      if (errno != ENOENT || attempt == 10) throw os_error("rename into", path);
-      make_dirs(root_, parent_of(key), true);
+  std::string data = std::to_string(rev) + "\n" + value;
+  // The temporary file stays locked until it has been renamed (sweep_tmp leaves it alone).
+  for (int vanished = 0;; ++vanished) {
+    TmpFile tmp = create_tmp("");
+    try {
+      write_all(tmp.fd.get(), data, tmp.path);
+      if (fsync(tmp.fd.get()) != 0) throw os_error("fsync", tmp.path);
+      if (rename_into(tmp, key, path)) break;
+    } catch (...) {
+      unlink(tmp.path.c_str());
+      throw;
     }
-  } catch (...) {
-    unlink(tmp.c_str());
-    throw;
+    // Someone removed the temporary file (not a sweep: it was locked) before its rename:
+    // nothing was written, so write it again.
+    if (vanished == 2) {
+      throw std::system_error(ENOENT, std::generic_category(),
+                              "failed to rename \"" + tmp.path + "\" into \"" + path +
+                                  "\": the temporary file was removed three times before its "
+                                  "rename (something other than the store deletes in " +
+                                  root_ + "/" + kTmp + ")");
+    }
   }
   fsync_dir(parent_of(path));
   return rev;
+}
+
+bool FileStore::rename_into(const TmpFile& tmp, const std::string& key, const std::string& path) {
+  for (int attempt = 0;; ++attempt) {
+    if (rename(tmp.path.c_str(), path.c_str()) == 0) return true;
+    int err = errno;
+    // ENOENT names either side: the temporary file gone (no longer linked), or the key's
+    // directory gone (a concurrent delete of a sibling removed it after we made it: make it
+    // again).
+    struct stat st {};
+    if (err == ENOENT && fstat(tmp.fd.get(), &st) == 0 && st.st_nlink == 0) return false;
+    if (err != ENOENT || attempt == 10) throw os_error("rename into", path, err);
+    make_dirs(root_, parent_of(key), true);
+  }
 }
 
 bool FileStore::erase_if(const std::string& key, int64_t expected) {
@@ -312,17 +363,24 @@ bool FileStore::erase_if(const std::string& key, int64_t expected) {
   return true;
 }
 
+std::unique_ptr<KvWatch> FileStore::watch(const std::vector<std::string>& prefixes) {
+  for (const auto& p : prefixes) {
+    if (p.empty() || p.back() != '/') {
+      throw std::invalid_argument("file store: watch prefix \"" + p + "\" must end with '/'");
+    }
+    path_of(p.substr(0, p.size() - 1));  // a valid key path, not .locks/ or .tmp/
+  }
+  return std::make_unique<FileWatch>(root_, prefixes);
+}
+
 void FileStore::ping() {
   struct stat st {};
   if (stat(root_.c_str(), &st) != 0) throw os_error("stat", root_);
-  make_dirs(root_, kTmp, false);
-  std::string probe = root_ + "/" + kTmp + "/ping-" + std::to_string(getpid());
-  UniqueFd fd(open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-  if (!fd) throw os_error("create", probe);
-  bool ok = ::write(fd.get(), "x", 1) == 1;
+  TmpFile probe = create_tmp("ping-");
+  bool ok = ::write(probe.fd.get(), "x", 1) == 1;
   int err = errno;
-  unlink(probe.c_str());
-  if (!ok) throw os_error("write", probe, err);
+  unlink(probe.path.c_str());
+  if (!ok) throw os_error("write", probe.path, err);
 }
 
 }  // namespace ipam

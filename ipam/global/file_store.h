@@ -25,7 +25,9 @@ namespace ipam {
 // mix). Crash-safe: a new version is written to a temporary file, fsync()ed, renamed over the
 // old one, and the directory fsync()ed; directories created on the way are fsync()ed into
 // their parents. A crash leaves the old or the new version, plus at worst a stray file in
-// .tmp/ (removed when older than a minute) or an empty directory.
+// .tmp/ or an empty directory. A writer keeps its temporary file flock()ed until it has
+// renamed it, so the next store opened on the directory removes exactly the files whose
+// writer died, and never a slow writer's.
 //
 // Revisions: max(previous + 1, CLOCK_REALTIME in ns). A key deleted and created again gets a
 // revision later than any it had, unless the clock went back by more than the time between
@@ -35,8 +37,10 @@ namespace ipam {
 // lock notices (the path no longer names the inode it locked) and locks the new one.
 class FileStore : public KvStore {
  public:
-  // Creates `root` (mode 0700, with missing parents) unless it exists. `lock_timeout` bounds
-  // the wait for a key's lock: past it, cni::Error{kErrTryAgainLater}.
+  // Creates `root` (mode 0700, with missing parents) unless it exists, and removes what dead
+  // writers left in .tmp/. `lock_timeout` bounds the wait for a key's lock: past it,
+  // cni::Error{kErrTryAgainLater} (or, when the lock's directory cannot be made to hold the
+  // lock file, the std::system_error of that).
   FileStore(std::string root, std::chrono::milliseconds lock_timeout);
 
   std::optional<KvEntry> get(const std::string& key) override;
@@ -45,11 +49,21 @@ class FileStore : public KvStore {
                                 int64_t expected) override;
   bool erase_if(const std::string& key, int64_t expected) override;
   void ping() override;
+  // inotify (file_watch.h).
+  std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) override;
   std::string describe() const override { return "file store " + root_; }
 
   const std::string& root() const { return root_; }
 
  private:
+  // A new file in .tmp/, locked (see sweep_tmp), named <tag><pid>-<instance>-<counter>.
+  struct TmpFile {
+    std::string path;
+    cni::UniqueFd fd;
+  };
+  TmpFile create_tmp(const std::string& tag);
+  // Renames `tmp` over the key's file; false when the temporary file is gone.
+  bool rename_into(const TmpFile& tmp, const std::string& key, const std::string& path);
   std::string path_of(const std::string& key) const;
   cni::UniqueFd lock(const std::string& key);
   std::optional<KvEntry> read(const std::string& key, const std::string& path) const;

@@ -26,7 +26,9 @@ std::optional<NodeRecord> get(KvStore& store, const std::string& name) {
 
 std::vector<NodeRecord> list(KvStore& store) {
   std::vector<NodeRecord> out;
-  for (const auto& e : store.list(records::nodes_prefix())) out.push_back(decode(e));
+  for (const auto& e : store.list(records::nodes_prefix())) {
+    if (records::parse_node_key(e.key)) out.push_back(decode(e));  // etcd may hold nodes/a/b
+  }
   return out;
 }
 

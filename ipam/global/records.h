@@ -23,17 +23,29 @@
 //                                         HandleRecord: which blocks may hold the
 //                                         attachment's addresses (an index, see below)
 //   nodes/<node>                          NodeRecord: underlay address and attributes
+//   gc/dead-nodes/<node>                  DeadNodeMark: `global-ipam gc` found the node gone
+//                                         once (dead_nodes.h: the two-observation rule)
+//
+// Every component is non-empty and holds no '/': pool, node, network, container ID and
+// interface names cannot contain one, and a block is spelled "<ip>-<prefix>" (cidr_key).
+// Keys are parsed back only by the parse_* functions below, never by offsets.
 namespace ipam::records {
 
+std::string pools_prefix();
 std::string pool_key(const std::string& pool);
+std::string blocks_prefix();
 std::string blocks_prefix(const std::string& pool);
 std::string block_key(const std::string& pool, const cni::IpNet& block);
+std::string affinity_prefix();
 std::string affinity_prefix(const std::string& node);
 std::string affinity_prefix(const std::string& node, const std::string& pool);
 std::string affinity_key(const std::string& node, const std::string& pool, const cni::IpNet& block);
+std::string handles_prefix();
 std::string handles_prefix(const std::string& network);
 std::string nodes_prefix();
 std::string node_key(const std::string& node);
+std::string dead_node_marks_prefix();
+std::string dead_node_mark_key(const std::string& node);
 
 // An attachment: the handle of its addresses, "<network>/<containerID>/<ifname>" (none of the
 // three can contain '/').
@@ -47,6 +59,27 @@ struct Handle {
   static std::optional<Handle> parse(const std::string& id);
   bool operator==(const Handle&) const = default;
 };
+
+// The inverse of the *_key functions: what a key names, or nullopt when it is not a key of
+// that kind (another top-level folder, too few or too many components, an empty component,
+// a block component that is not the canonical "<ip>-<prefix>").
+struct BlockKey {
+  std::string pool;
+  cni::IpNet cidr;
+  bool operator==(const BlockKey&) const = default;
+};
+struct AffinityKey {
+  std::string node;
+  std::string pool;
+  cni::IpNet cidr;
+  bool operator==(const AffinityKey&) const = default;
+};
+std::optional<std::string> parse_pool_key(const std::string& key);
+std::optional<BlockKey> parse_block_key(const std::string& key);
+std::optional<AffinityKey> parse_affinity_key(const std::string& key);
+std::optional<Handle> parse_handle_key(const std::string& key);
+std::optional<std::string> parse_node_key(const std::string& key);
+std::optional<std::string> parse_dead_node_mark_key(const std::string& key);
 
 // The pool's shape as first claimed.
 struct PoolRecord {
@@ -72,6 +105,15 @@ struct HandleRecord {
   std::vector<HandleEntry> entries;
   nlohmann::json to_json() const;
   static HandleRecord from_json(const nlohmann::json& j);  // throws std::invalid_argument
+};
+
+// A node that one run of `global-ipam gc` found gone: when, and the latest revision of the
+// node's handle and node records then (a later write for it means it is alive).
+struct DeadNodeMark {
+  int64_t first_seen = 0;  // unix seconds
+  int64_t revision = 0;
+  nlohmann::json to_json() const;
+  static DeadNodeMark from_json(const nlohmann::json& j);  // throws std::invalid_argument
 };
 
 // A node as the overlays see it: the underlay address that routes to its blocks go via,

@@ -1,11 +1,52 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace ipam {
+
+// Wake-ups for callers that follow a store (the overlay route agents re-read the block table
+// and node records and reconcile the kernel on each): not a stream of events, but "something
+// under the watched prefixes may have changed since the previous wait() returned", with
+// bursts coalesced. The contract:
+//
+//  - Nothing is lost: made before the caller's first full read, every write under the
+//    prefixes after watch() returned makes a later wait() return kChanged or kResync.
+//  - Prompt: a change wakes a waiting wait() within a second (file store: inotify, at once;
+//    etcd: the watch stream, at once; memory: at once).
+//  - Faults: when the store cannot be reached, wait() throws cni::Error{kErrTryAgainLater}
+//    (etcd: no endpoint answered within the store's timeout) and the caller retries with a
+//    backoff; the watch re-establishes itself on a later wait(), whose first answer is then
+//    kResync: changes may have been missed, re-read everything. A watch that silently stops
+//    (an etcd member frozen or cut off while its TCP connection stays up) is found out: with
+//    no news for kProbeAfter, wait() asks the member for a linearizable read and fails over
+//    when it does not answer within the store's timeout.
+//  - Stoppable: wait(timeout) returns kTimeout after `timeout` without a change (callers
+//    loop on it), and interrupt() makes the wait() in progress, or the next one, return
+//    kInterrupted at once. interrupt() is async-signal-safe (a write to an eventfd): a
+//    SIGTERM handler may call it.
+//
+// wait() is for one thread at a time; interrupt() for any thread or a signal handler. The
+// file store's inotify sees writes made through this host's kernel only: nodes sharing the
+// store over NFS must also re-read on kTimeout.
+class KvWatch {
+ public:
+  enum class Event {
+    kChanged,      // something under a prefix was written or deleted
+    kResync,       // the watch was re-established (or events were dropped): re-read it all
+    kTimeout,      // nothing within the timeout
+    kInterrupted,  // interrupt() was called
+  };
+  static constexpr std::chrono::seconds kProbeAfter{5};
+
+  virtual ~KvWatch() = default;
+  virtual Event wait(std::chrono::milliseconds timeout) = 0;
+  virtual void interrupt() = 0;
+};
 
 // One stored key. `revision` changes with every write of the key and never repeats for it,
 // even across a delete and a re-create (etcd's mod_revision; the file store keeps its own).
@@ -53,14 +94,35 @@ class KvStore {
   // Writes all of `writes` if every key's revision still is its `expected`. A store with
   // transactions (etcd) does it atomically, all or nothing; the others write in the given
   // order and stop at the first failed comparison, so callers order writes such that any
-  // prefix of them is harmless. Returns the new revisions, or nullopt when a comparison
-  // failed (on an ordered store the writes before it have happened).
+  // prefix of them is harmless. Returns the new revisions (0 for an erase), or nullopt when a
+  // comparison failed (on an ordered store the writes before it have happened).
   struct Write {
     std::string key;
     std::string value;
     int64_t expected = 0;
+    bool erase = false;  // delete the key (its `expected` revision must not be 0)
   };
   virtual std::optional<std::vector<int64_t>> put_all_if(const std::vector<Write>& writes);
+
+  // put_all_if(writes), and when a comparison fails, read_batch(reads) in the same round trip
+  // where the store can (etcd: the txn's failure branch, one snapshot): a write prepared from
+  // a cached state costs one round trip when the cache was right, and the fresh state comes
+  // back with the refusal when it was not.
+  struct Outcome {
+    std::optional<std::vector<int64_t>> revisions;  // the writes happened
+    std::vector<std::vector<KvEntry>> reads;        // else what `reads` found
+  };
+  virtual Outcome put_all_if_or_read(const std::vector<Write>& writes,
+                                     const std::vector<Read>& reads);
+
+  // Whether put_all_if is atomic (all or nothing) and the batches are one round trip each:
+  // then writes prepared from a cache are worth trying (etcd); a local store reads faster
+  // than it could recover from a half-done ordered batch.
+  virtual bool transactions() const { return false; }
+
+  // A watch on key prefixes (each ends with '/'): see KvWatch. Throws as a read does when
+  // the store cannot be reached.
+  virtual std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) = 0;
 
   // Throws as above when the store cannot be reached or written (STATUS).
   virtual void ping() = 0;

@@ -18,6 +18,8 @@ namespace global_ipam {
 //   global-ipam [store options] [--json] check [--valid FILE]
 //   global-ipam [store options] [--json] release --handle NETWORK/CONTAINERID/IFNAME
 //   global-ipam [store options] [--json] gc --valid FILE [--node N] [--network NET] [--dry-run]
+//   global-ipam [store options] [--json] gc --live-nodes FILE | --dead-without-record
+//                                           [--grace SECONDS] [--dry-run]
 //   global-ipam [store options] set-node NAME [--address IP] [--attr KEY=VALUE]...
 //
 // Store options: --config FILE (a .conf/.conflist or the ipam object alone: its store and

@@ -11,6 +11,7 @@
 
 #include "ipam/errors.h"
 #include "ipam/global/block_allocator.h"
+#include "ipam/global/block_cache.h"
 #include "ipam/global/config.h"
 #include "ipam/global/node_lock.h"
 #include "ipam/global/store_factory.h"
@@ -41,6 +42,19 @@ struct Session {
         store(ipam::open_global_store(cfg.store)),
         alloc(cfg.pools, *store, options(cfg)),
         handle{cfg.network, args.env.container_id, args.env.ifname} {}
+  // An allocator that keeps the node's cache beside the node lock (held: nobody else of this
+  // node touches the cache meanwhile) when the store has transactions (etcd: the cache turns
+  // an ADD or DEL into one round trip; a local store reads faster than it keeps a cache);
+  // else the plain one.
+  BlockAllocator with_cache(const ipam::NodeLock& lock, std::optional<ipam::BlockCache>& cache) {
+    if (!lock.held() || !store->transactions()) {
+      return BlockAllocator(cfg.pools, *store, options(cfg));
+    }
+    cache.emplace(ipam::BlockCache::path_for(lock.queue_dir(), store->describe()));
+    AllocatorOptions o = options(cfg);
+    o.cache = &*cache;
+    return BlockAllocator(cfg.pools, *store, o);
+  }
 
   static GlobalConfig config(const cni::CmdArgs& args) {
     GlobalConfig c = ipam::parse_global_config(args.conf, args.env, args.environ);
@@ -55,6 +69,7 @@ struct Session {
     o.node = c.node_name;
     o.strict_affinity = c.strict_affinity;
     o.max_blocks_per_node = c.max_blocks_per_node;
+    o.empty_block_grace_s = c.empty_block_grace_s;
     return o;
   }
 
@@ -104,7 +119,10 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   return store_io([&] {
     Session s(args);
     auto lock = lock_node(s, args);
-    auto got = s.alloc.assign(s.handle, s.cfg.requested);
+    std::optional<ipam::BlockCache> cache;
+    auto alloc = s.with_cache(lock, cache);
+    auto got = alloc.assign(s.handle, s.cfg.requested);
+    if (cache) cache->save();
     cni::Result r;
     for (const auto& a : got) {
       const PoolConfig* p = s.pool(a.pool);
@@ -124,9 +142,12 @@ void cmd_del(const cni::CmdArgs& args) {
   store_io([&] {
     Session s(args);
     auto lock = lock_node(s, args);
-    for (const auto& a : s.alloc.release(s.handle)) {
+    std::optional<ipam::BlockCache> cache;
+    auto alloc = s.with_cache(lock, cache);
+    for (const auto& a : alloc.release(s.handle)) {
       args.log.info("released " + a.ip.str() + " of " + s.handle.id());
     }
+    if (cache) cache->save();
   });
 }
 
@@ -181,13 +202,21 @@ void cmd_gc(const cni::CmdArgs& args, const std::optional<std::vector<cni::Attac
   }
   store_io([&] {
     Session s(args);
-    auto released = s.alloc.collect(s.cfg.network, [&](const Handle& h) {
+    // This node's attachments of this network: the runtime's list names no others.
+    auto report = s.alloc.collect({s.cfg.network, s.cfg.node_name}, [&](const Handle& h) {
       return std::any_of(valid->begin(), valid->end(), [&](const cni::Attachment& a) {
         return a.container_id == h.container_id && a.ifname == h.ifname;
       });
     });
-    for (const auto& a : released) {
-      args.log.info("gc: released " + a.ip.str() + " of block " + a.block.str());
+    for (const auto& c : report.released) {
+      args.log.info("gc: released " + c.address.ip.str() + " of " + c.handle + " (block " +
+                    c.address.block.str() + ")");
+    }
+    if (!report.errors.empty()) {
+      std::string more;
+      for (size_t i = 1; i < report.errors.size(); ++i)
+        more += (more.empty() ? "" : "; ") + report.errors[i];
+      throw cni::Error(cni::kErrTryAgainLater, "gc: " + report.errors.front(), more);
     }
   });
 }

@@ -204,7 +204,14 @@ TEST_CASE("concurrency soak: 200 ADD/DEL cycles from 16 workers, no duplicate, n
           try {
             addr = add.json().at("ips").at(0).at("address").get<std::string>();
           } catch (const std::exception& e) {
+            // Reported as what it is: no "" enters the live set, where the next such ADD would
+            // have been reported as a duplicate. Its attachment is still deleted.
             fail("ADD " + cid + " printed no address: " + add.out);
+          }
+          if (addr.empty()) {
+            run_plugin(bin(combo.plugin), plugin_env("DEL", cid, netns, "net1"), input,
+                       host.name());
+            continue;
           }
           {
             std::lock_guard lock(mu);

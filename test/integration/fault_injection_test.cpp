@@ -50,7 +50,7 @@
 // The store's .locks/ and .tmp/ hold no state and are not compared: a kill before the first
 // write of the handle record leaves its empty lock file (.locks/handles/<net>/<cid>/<ifname>,
 // which no DEL removes since there is no record to delete), and a kill before a rename leaves
-// a temporary file (swept by the store after 60 s).
+// a temporary file (removed by the next process that opens the store: its writer is dead).
 //
 // A new executable joins with one kTargets row.
 namespace {

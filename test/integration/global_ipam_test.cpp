@@ -16,6 +16,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -89,41 +90,93 @@ std::map<std::string, Alloc> store_allocations(ipam::KvStore& store) {
   return out;
 }
 
-// A plugin process started in the background (fork + exec) so the test can kill it.
+// A process started in the background (fork + exec) so the test can watch and kill it:
+// `argv` with exactly `env`, stdin from `input_file` (or /dev/null), stdout and stderr to
+// `output_file` (or /dev/null).
 class Child {
  public:
-  Child(const std::string& binary, const cni::EnvMap& env, const std::string& input_file) {
+  Child(const std::vector<std::string>& argv, const cni::EnvMap& env,
+        const std::string& input_file = "/dev/null", const std::string& output_file = "/dev/null") {
     std::vector<std::string> envs;
     for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    std::vector<std::string> args = argv;
     pid_ = fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
       int in = open(input_file.c_str(), O_RDONLY);
-      int null = open("/dev/null", O_WRONLY);
-      if (in < 0 || null < 0) _exit(127);
+      int out = open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (in < 0 || out < 0) _exit(127);
       dup2(in, 0);
-      dup2(null, 1);
-      dup2(null, 2);
+      dup2(out, 1);
+      dup2(out, 2);
       std::vector<char*> envp;
-      for (auto& s : envs) envp.push_back(s.data());
+      for (auto& e : envs) envp.push_back(e.data());
       envp.push_back(nullptr);
-      char* argv[] = {const_cast<char*>(binary.c_str()), nullptr};
-      execve(binary.c_str(), argv, envp.data());
+      std::vector<char*> cargv;
+      for (auto& a : args) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      execve(cargv[0], cargv.data(), envp.data());
       _exit(127);
     }
   }
   ~Child() {
     if (pid_ > 0) kill9();
   }
+  pid_t pid() const { return pid_; }
+  bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+  // Whether the process has `path` open (one of /proc/<pid>/fd/* links to it).
+  bool has_open(const std::string& path) const {
+    std::error_code ec;
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid_) + "/fd", ec)) {
+      if (fs::read_symlink(fd.path(), ec) == path) return true;
+    }
+    return false;
+  }
   void kill9() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
+  // Waits for the exit; the exit status (128 + signal when killed by one).
+  int wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
 
  private:
   pid_t pid_ = -1;
 };
+
+// Polls `done` every 5 ms for at most 10 s: whether it became true (a readiness wait, not an
+// assertion on time).
+bool eventually(const std::function<bool()>& done) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(5ms);
+  }
+  return true;
+}
+
+// Every key of the store with its revision.
+std::map<std::string, int64_t> revisions(ipam::KvStore& store) {
+  std::map<std::string, int64_t> out;
+  for (const auto& e : store.list("", true)) out[e.key] = e.revision;
+  return out;
+}
+
+// The keys written (added or changed) between two revisions() of a store.
+std::vector<std::string> written_since(const std::map<std::string, int64_t>& before,
+                                       const std::map<std::string, int64_t>& after) {
+  std::vector<std::string> out;
+  for (const auto& [key, rev] : after) {
+    auto it = before.find(key);
+    if (it == before.end() || it->second != rev) out.push_back(key);
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -255,25 +308,48 @@ TEST_CASE("global-ipam: kill -9 mid-ADD, then GC: no leak", "[global-ipam]") {
     cni::UniqueFd lock(open(lock_path.c_str(), O_RDWR | O_CLOEXEC));
     REQUIRE(lock);
     REQUIRE(flock(lock.get(), LOCK_EX) == 0);
-    Child child(bin("global-ipam"), env_for("ADD", "c1", "node-a"), input_file);
+    Child child({bin("global-ipam")}, env_for("ADD", "c1", "node-a"), input_file);
+    // Where it is, observed: its handle intent is written and it has the block's lock file
+    // open, which we hold, so it is waiting for that lock (the store opens a key's lock file
+    // only to lock it, and the intent is written before the block).
     std::string intent = dir.path() + "/handles/" + network + "/c1/eth0";
-    auto deadline = std::chrono::steady_clock::now() + 5s;
-    while (!fs::exists(intent) && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(5ms);
-    }
-    REQUIRE(fs::exists(intent));
-    std::this_thread::sleep_for(20ms);
+    REQUIRE(eventually([&] { return fs::exists(intent) && child.has_open(lock_path); }));
+    REQUIRE(child.running());
     child.kill9();
     lock.reset();
     CHECK(store_allocations(store).size() == 1);  // the block never took c1
   }
-  SECTION("killed at random moments") {
-    for (int i = 1; i <= 20; ++i) {
-      Child child(bin("global-ipam"), env_for("ADD", "k" + std::to_string(i), "node-a"),
-                  input_file);
-      std::this_thread::sleep_for(std::chrono::microseconds(500 * i));
-      child.kill9();
+  SECTION("killed on entry to each of its renames") {
+    // strace kills the ADD when it enters its k-th rename (the store's writes land with a
+    // rename; one into a directory not there yet fails and is retried once it is made), for
+    // k = 1, 2, ... until an ADD has fewer renames and completes. What each kill left is
+    // observed: nothing, or the handle intent alone; never the block without its intent.
+    std::set<std::string> states;
+    for (int k = 1;; ++k) {
+      REQUIRE(k <= 20);
+      std::string id = "k" + std::to_string(k);
+      std::string intent = "handles/" + network + "/" + id + "/eth0";
+      auto before = revisions(store);
+      Child child({"/usr/bin/strace", "-o", "/dev/null", "-e", "trace=rename", "-e",
+                   "inject=rename:signal=KILL:when=" + std::to_string(k), bin("global-ipam")},
+                  env_for("ADD", id, "node-a"), input_file);
+      int status = child.wait();
+      auto written = written_since(before, revisions(store));
+      INFO("kill on entry to rename #" << k << ", exit status " << status);
+      CAPTURE(written);
+      if (status == 0) {  // no k-th rename: the ADD ran to its end, intent and block written
+        CHECK(written.size() == 2);
+        break;
+      }
+      REQUIRE(status == 137);  // strace passes on the tracee's SIGKILL as 128 + 9
+      if (written.empty()) {
+        states.insert("nothing");
+      } else {
+        REQUIRE(written == std::vector<std::string>{intent});
+        states.insert("intent only");
+      }
     }
+    CHECK(states == std::set<std::string>{"nothing", "intent only"});
   }
   // GC with only c0 valid: whatever the killed ADDs left goes, c0 stays.
   json gc = conf;
@@ -288,12 +364,77 @@ TEST_CASE("global-ipam: kill -9 mid-ADD, then GC: no leak", "[global-ipam]") {
   auto handles = store.list("handles/" + network + "/", true);
   REQUIRE(handles.size() == 1);
   CHECK(handles[0].key == "handles/" + network + "/c0/eth0");
-  // Nothing half-written: every record parses, and no temporary file is older than the run.
+  // Nothing half-written: every record parses; and no temporary file is left (what the killed
+  // writers were writing was removed by the next process that opened the store, the GC: its
+  // writer was dead). The store's listing skips .tmp/, so look at the directory itself.
   for (const auto& e : store.list("")) CHECK_NOTHROW(json::parse(e.value));
+  for (const auto& f : fs::directory_iterator(dir.path() + "/.tmp")) {
+    FAIL_CHECK("temporary file left: " << f.path());
+  }
   // And the node goes on allocating from its block.
   auto again = run_plugin(bin("global-ipam"), env_for("ADD", "c2", "node-a"), conf.dump());
   REQUIRE(again.exit_code == 0);
   CHECK(store_allocations(store).size() == 2);
+}
+
+// The process's state letter in /proc/<pid>/stat ('t': stopped under a tracer).
+char proc_state(pid_t pid) {
+  std::string stat = strait::test::read_file("/proc/" + std::to_string(pid) + "/stat");
+  auto paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() ? '?' : stat[paren + 2];
+}
+
+// The children of `pid` (its first thread's).
+std::vector<pid_t> children_of(pid_t pid) {
+  std::istringstream in(strait::test::read_file("/proc/" + std::to_string(pid) + "/task/" +
+                                                std::to_string(pid) + "/children"));
+  std::vector<pid_t> out;
+  for (pid_t c; in >> c;) out.push_back(c);
+  return out;
+}
+
+TEST_CASE("file store: a writer whose temporary file is removed before its rename writes again",
+          "[global-ipam]") {
+  TempDir dir("strait-gipam");
+  {
+    // .tmp/ and nodes/ exist, so the next write's first fsync is its temporary file's.
+    ipam::FileStore s(dir.path(), std::chrono::milliseconds(5000));
+    REQUIRE(s.put_if("nodes/n0", ipam::records::NodeRecord{"n0", {}, {}}.to_json().dump(), 0));
+  }
+  // set-node under strace, stopped (SIGSTOP) on return from its first fsync: its temporary
+  // file is written and synced, and the rename into nodes/n1 has not happened.
+  std::string log = dir.path() + "/../" + fs::path(dir.path()).filename().string() + ".out";
+  struct Cleanup {
+    std::string f;
+    ~Cleanup() { fs::remove(f); }
+  } cleanup{log};
+  Child strace({"/usr/bin/strace", "-o", "/dev/null", "-e", "trace=fsync", "-e",
+                "inject=fsync:signal=STOP:when=1", bin("global-ipam"), "--store-path", dir.path(),
+                "set-node", "n1", "--address", "198.51.100.9"},
+               {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}}, "/dev/null", log);
+  pid_t writer = 0;
+  REQUIRE(eventually([&] {
+    auto c = children_of(strace.pid());
+    writer = c.empty() ? 0 : c[0];
+    return writer && proc_state(writer) == 't';
+  }));
+  std::vector<fs::path> tmp;
+  for (const auto& f : fs::directory_iterator(dir.path() + "/.tmp")) tmp.push_back(f.path());
+  REQUIRE(tmp.size() == 1);
+  REQUIRE_FALSE(fs::exists(dir.path() + "/nodes/n1"));
+  // Removed by something that is not the store (an operator's rm; a sweep would leave it,
+  // since its writer holds its lock).
+  REQUIRE(fs::remove(tmp[0]));
+  REQUIRE(kill(writer, SIGCONT) == 0);
+  int status = strace.wait();
+  INFO(strait::test::read_file(log));
+  // It noticed that its temporary file, not the key's directory, went away, and wrote again.
+  CHECK(status == 0);
+  ipam::FileStore store(dir.path(), std::chrono::milliseconds(5000));
+  auto n1 = store.get("nodes/n1");
+  REQUIRE(n1);
+  CHECK(json::parse(n1->value)["address"] == "198.51.100.9");
+  CHECK(fs::is_empty(dir.path() + "/.tmp"));
 }
 
 TEST_CASE(
@@ -464,6 +605,37 @@ TEST_CASE("etcd store: compare-and-swap, prefixes, paged lists", "[global-ipam][
   CHECK(batch[1].empty());
   CHECK(batch[2].size() == kKeys);
   CHECK(batch[2][0].value.empty());
+}
+
+TEST_CASE("etcd store: one txn writes (and deletes) all or else reads", "[global-ipam][etcd]") {
+  EtcdCluster etcd;
+  ipam::EtcdStore s(etcd.options("/strait-txn"));
+  auto a = s.put_if("blocks/p/a", "a1", 0);
+  auto h = s.put_if("handles/n/c/eth0", "h1", 0);
+  REQUIRE(a);
+  REQUIRE(h);
+  CHECK(s.transactions());
+  // A comparison fails: nothing is written, and the reads come back with the refusal.
+  auto refused =
+      s.put_all_if_or_read({{"blocks/p/a", "a2", *a}, {"handles/n/c/eth0", "", *h + 1000, true}},
+                           {{"blocks/p/a"}, {"handles/", true, false}, {"none/x"}});
+  CHECK_FALSE(refused.revisions);
+  REQUIRE(refused.reads.size() == 3);
+  REQUIRE(refused.reads[0].size() == 1);
+  CHECK(refused.reads[0][0].value == "a1");
+  CHECK(refused.reads[1][0].value == "h1");
+  CHECK(refused.reads[2].empty());
+  // All comparisons hold: a put and a delete in one txn.
+  auto done = s.put_all_if_or_read({{"blocks/p/a", "a2", *a}, {"handles/n/c/eth0", "", *h, true}},
+                                   {{"blocks/p/a"}});
+  REQUIRE(done.revisions);
+  CHECK(done.reads.empty());
+  CHECK((*done.revisions)[0] == s.get("blocks/p/a")->revision);
+  CHECK((*done.revisions)[1] == 0);
+  CHECK(s.get("blocks/p/a")->value == "a2");
+  CHECK_FALSE(s.get("handles/n/c/eth0"));
+  // Deleting what is not there never succeeds.
+  CHECK_FALSE(s.put_all_if({{"handles/n/c/eth0", "", 0, true}}));
 }
 
 TEST_CASE("global-ipam: 8 processes x 4 nodes on one etcd never share an address",

@@ -168,8 +168,10 @@ std::string describe(const Snapshot& s) {
 
 Snapshot snapshot(const TempNetns& host, const TempNetns& pod, const fs::path& root) {
   Snapshot s;
-  s.host_links = sh_ok("ip -n " + host.name() + " -o link show | cut -d: -f2");
-  s.pod_links = sh_ok("ip -n " + pod.name() + " -o link show | cut -d: -f2");
+  // ip's stderr is left out: "Peer netns reference is invalid." comes and goes with whether
+  // the veth peer's netns has an id here yet (assigned lazily), which no plugin changes.
+  s.host_links = sh_ok("ip -n " + host.name() + " -o link show 2>/dev/null | cut -d: -f2");
+  s.pod_links = sh_ok("ip -n " + pod.name() + " -o link show 2>/dev/null | cut -d: -f2");
   s.host_qdiscs = sh_ok("tc -n " + host.name() + " qdisc show");
   s.pod_qdiscs = sh_ok("tc -n " + pod.name() + " qdisc show");
   for (const auto& e : fs::recursive_directory_iterator(root)) {

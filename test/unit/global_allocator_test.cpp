@@ -470,7 +470,7 @@ TEST_CASE("global allocator: crashes between writes leak nothing", "[global-ipam
     Assignment next = one(a, handle(2));
     CHECK(ipam::records::affinity_key("n", "p", next.block) == idx);
     // GC with an empty valid list: c1's stale record and c2 go.
-    auto released = a.collect("net", [](const Handle&) { return false; });
+    auto released = a.collect({"net", "n"}, [](const Handle&) { return false; }).released;
     CHECK(released.size() == 1);
     CHECK(c.allocations().empty());
     CHECK(c.store.list("handles/", true).empty());
@@ -497,9 +497,9 @@ TEST_CASE("global allocator: crashes between writes leak nothing", "[global-ipam
     Assignment x = one(a, handle(1));
     auto rec = c.store.get("handles/net/c1/eth0");
     REQUIRE(c.store.erase_if(rec->key, rec->revision));
-    auto released = a.collect("net", [](const Handle&) { return false; });
+    auto released = a.collect({"net", "n"}, [](const Handle&) { return false; }).released;
     REQUIRE(released.size() == 1);
-    CHECK(released[0].ip == x.ip);
+    CHECK(released[0].address.ip == x.ip);
     CHECK(c.allocations().empty());
   }
 }
@@ -513,7 +513,8 @@ TEST_CASE("global allocator: GC keeps valid handles and other nodes'", "[global-
   one(b, handle(3));
   // A handle of another network on node n.
   a.assign(Handle{"net2", "c4", "eth0"}, {});
-  auto released = a.collect("net", [](const Handle& h) { return h.container_id == "c1"; });
+  auto released =
+      a.collect({"net", "n"}, [](const Handle& h) { return h.container_id == "c1"; }).released;
   REQUIRE(released.size() == 1);
   auto all = c.allocations();
   CHECK(all.size() == 3);

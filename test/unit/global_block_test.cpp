@@ -192,3 +192,49 @@ TEST_CASE("global records: keys, handles, nodes", "[global-ipam][block]") {
   CHECK(r2.entries == r.entries);
   CHECK_THROWS_AS(HandleRecord::from_json(nlohmann::json{{"node", 1}}), std::invalid_argument);
 }
+
+TEST_CASE("global records: keys parse back; malformed keys are refused, not misread",
+          "[global-ipam][block]") {
+  using namespace ipam::records;
+  CHECK(parse_pool_key(pool_key("p1")) == "p1");
+  CHECK(parse_block_key(block_key("p1", net("10.0.0.32/27"))) ==
+        BlockKey{"p1", net("10.0.0.32/27")});
+  CHECK(parse_affinity_key(affinity_key("n1", "p1", net("fd00::40/122"))) ==
+        AffinityKey{"n1", "p1", net("fd00::40/122")});
+  CHECK(parse_handle_key(Handle{"net", "abc", "eth0"}.key()) == Handle{"net", "abc", "eth0"});
+  CHECK(parse_node_key(node_key("n1")) == "n1");
+  CHECK(dead_node_mark_key("n1") == "gc/dead-nodes/n1");
+  CHECK(parse_dead_node_mark_key(dead_node_mark_key("n1")) == "n1");
+  for (const char* bad : {"gc/dead-nodes", "gc/dead-nodes/", "gc/other/n1", "gc/dead-nodes/a/b"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_dead_node_mark_key(bad));
+  }
+  // Offsets into a key without its '/' would have wrapped around and read garbage names.
+  for (const char* bad : {"", "pools", "pools/", "pools//x", "pools/a/b", "nodes/p1", "x"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_pool_key(bad));
+  }
+  for (const char* bad : {"", "nodes", "nodes/", "nodes/a/b", "pools/n1", "nodes//"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_node_key(bad));
+  }
+  for (const char* bad :
+       {"blocks", "blocks/p1", "blocks/p1/", "blocks//10.0.0.32-27", "blocks/p1/10.0.0.32",
+        "blocks/p1/10.0.0.33-27", "blocks/p1/10.0.0.032-27", "blocks/p1/10.0.0.32-27/x",
+        "affinity/p1/10.0.0.32-27"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_block_key(bad));
+  }
+  for (const char* bad :
+       {"affinity", "affinity/n1", "affinity/n1/p1", "affinity/n1/p1/", "affinity/n1//10.0.0.32-27",
+        "affinity//p1/10.0.0.32-27", "affinity/n1/p1/garbage", "affinity/n1/p1/10.0.0.32-27/x",
+        "blocks/n1/p1/10.0.0.32-27"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_affinity_key(bad));
+  }
+  for (const char* bad : {"handles", "handles/net", "handles/net/c1", "handles/net/c1/",
+                          "handles/net//eth0", "handles/net/c1/eth0/x", "nodes/net/c1/eth0"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_handle_key(bad));
+  }
+}

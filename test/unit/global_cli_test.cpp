@@ -1,5 +1,7 @@
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -195,6 +197,38 @@ TEST_CASE("global-ipam CLI check finds problems", "[global-ipam][cli]") {
   CHECK(human.out.find("4 problems") != std::string::npos);
 }
 
+TEST_CASE("global-ipam CLI check reports malformed keys by name", "[global-ipam][cli]") {
+  World w;
+  w.add("n1", "c1");
+  // Keys that are valid store paths but not keys of their folder: too few components (an
+  // offset past a '/' that is not there wrapped around before), or a block that is no CIDR.
+  for (const char* key : {"affinity/lonely", "affinity/n1/p/garbage", "pools/q/extra",
+                          "blocks/p/not-a-block", "handles/net1/c1x"}) {
+    REQUIRE(w.store->put_if(key, "{}", 0));
+  }
+  Run r = w.cli({"--json", "check"});
+  INFO(r.out << r.err);
+  CHECK(r.rc == 1);
+  std::set<std::string> malformed;
+  json report = r.j();
+  for (const auto& p : report["problems"]) {
+    CHECK(p["kind"] == "malformed-key");
+    malformed.insert(p["what"].get<std::string>());
+  }
+  CHECK(malformed == std::set<std::string>{"affinity/lonely", "affinity/n1/p/garbage",
+                                           "blocks/p/not-a-block", "handles/net1/c1x",
+                                           "pools/q/extra"});
+  // The other commands read past them.
+  CHECK(w.cli({"show", "--blocks"}).rc == 0);
+  std::string valid = w.write("valid.json", json::array());
+  Run gc = w.cli({"--json", "gc", "--valid", valid});
+  INFO(gc.err);
+  CHECK(gc.rc == 0);
+  CHECK(gc.j()["released"].size() == 1);  // c1, and nothing read from the malformed keys
+  // And so does the allocator (the pool overlap check lists pools/).
+  CHECK(w.add("n2", "c2").ip.is_v4());
+}
+
 TEST_CASE("global-ipam CLI release and gc", "[global-ipam][cli]") {
   World w;
   auto a1 = w.add("n1", "c1");
@@ -227,6 +261,64 @@ TEST_CASE("global-ipam CLI release and gc", "[global-ipam][cli]") {
   Run left = w.cli({"--json", "show"});
   CHECK(left.j()["pools"][0]["used"] == 1);  // c3
   CHECK(w.cli({"gc"}).rc == 1);              // --valid is required
+}
+
+TEST_CASE("global-ipam CLI gc is the allocator's collector: it goes on past a broken record",
+          "[global-ipam][cli]") {
+  World w;
+  w.add("n1", "c1");
+  w.add("n2", "c2");
+  REQUIRE(w.store->put_if("handles/net1/c0/eth0", "not json", 0));
+  std::string valid = w.write("valid.json", json::array());
+  Run gc = w.cli({"--json", "gc", "--valid", valid});
+  // Both good handles are released; the broken one is reported and makes the status 1.
+  CHECK(gc.rc == 1);
+  CHECK(gc.j()["released"].size() == 2);
+  REQUIRE(gc.j()["errors"].size() == 1);
+  CHECK(gc.j()["errors"][0].get<std::string>().find("handles/net1/c0/eth0") == 0);
+  CHECK(gc.err.find("global-ipam: gc: handles/net1/c0/eth0: ") == 0);
+  CHECK(w.cli({"--json", "show"}).j()["pools"][0]["used"] == 0);
+}
+
+TEST_CASE("global-ipam CLI gc of nodes that are gone: marked on one run, collected on the next",
+          "[global-ipam][cli][gc]") {
+  World w;
+  w.add("n1", "c1");
+  w.add("n2", "c2");
+  std::string live = w.write("live.json", json::array({"n1"}));
+  Run first = w.cli({"--json", "gc", "--live-nodes", live, "--grace", "0"});
+  INFO(first.out << first.err);
+  REQUIRE(first.rc == 0);
+  CHECK(first.j()["suspected"] == json::array({"n2"}));
+  CHECK(first.j()["collected"].empty());
+  CHECK(w.cli({"--json", "show"}).j()["pools"][0]["used"] == 2);  // nothing released yet
+  // The second observation, as `kubectl get nodes -o json` lists them.
+  std::string kubectl =
+      w.write("nodes.json", {{"kind", "List"}, {"items", {{{"metadata", {{"name", "n1"}}}}}}});
+  Run second = w.cli({"--json", "gc", "--live-nodes", kubectl, "--grace", "0"});
+  INFO(second.out << second.err);
+  REQUIRE(second.rc == 0);
+  CHECK(second.j()["collected"] == json::array({"n2"}));
+  REQUIRE(second.j()["released"].size() == 1);
+  CHECK(second.j()["released"][0]["handle"] == "net1/c2/eth0");
+  CHECK(second.j()["blocksReleased"].size() == 1);
+  CHECK(w.cli({"--json", "show"}).j()["pools"][0]["used"] == 1);  // c1 of n1
+  CHECK(w.cli({"check"}).out == "1 blocks, 1 allocations, 1 handles: no problems\n");
+
+  // --dead-without-record: the nodes without a node record are the dead ones (an ADD writes
+  // its node's record; n2's is deleted, as when the node is removed from the cluster).
+  World v;
+  v.add("n1", "c1");
+  v.add("n2", "c2");
+  auto n2_record = v.store->get(ipam::records::node_key("n2"));
+  REQUIRE(n2_record);
+  REQUIRE(v.store->erase_if(n2_record->key, n2_record->revision));
+  CHECK(v.cli({"--json", "gc", "--dead-without-record", "--grace", "0"}).j()["suspected"] ==
+        json::array({"n2"}));
+  Run gone = v.cli({"--json", "gc", "--dead-without-record", "--grace", "0"});
+  CHECK(gone.j()["collected"] == json::array({"n2"}));
+  CHECK(v.cli({"--json", "show"}).j()["pools"][0]["used"] == 1);
+  CHECK(v.cli({"gc", "--live-nodes", live, "--dead-without-record"}).rc != 0);  // one or other
 }
 
 TEST_CASE("global-ipam CLI store options", "[global-ipam][cli]") {

@@ -53,6 +53,7 @@ TEST_CASE("global-ipam config defaults", "[global-ipam][config]") {
   CHECK(c.store.path == "/var/lib/cni/global-ipam");
   CHECK(c.store.timeout_ms == 10000);
   CHECK(c.node_lock_dir == "/run/strait/global-ipam");
+  CHECK(c.empty_block_grace_s == 600);
 
   // Usable: not the pool's network, broadcast (IPv4) or gateway; block edges are.
   const auto& p = c.pools[0];
@@ -76,6 +77,7 @@ TEST_CASE("global-ipam config keys", "[global-ipam][config]") {
                {"nodeName", "rack1-n3"},
                {"strictAffinity", true},
                {"maxBlocksPerNode", 4},
+               {"emptyBlockGraceSeconds", 0},
                {"nodeLockDir", ""},
                {"routes", {{{"dst", "0.0.0.0/0"}}, {{"dst", "192.0.2.0/24"}, {"gw", "10.1.0.9"}}}},
                {"store",
@@ -95,7 +97,8 @@ TEST_CASE("global-ipam config keys", "[global-ipam][config]") {
   CHECK_FALSE(c.pools[0].selects("rack2-n3"));
   CHECK(c.strict_affinity);
   CHECK(c.max_blocks_per_node == 4);
-  CHECK(c.node_lock_dir.empty());  // no node lock
+  CHECK(c.empty_block_grace_s == 0);  // never released
+  CHECK(c.node_lock_dir.empty());     // no node lock
   REQUIRE(c.routes.size() == 2);
   CHECK(c.routes[1].gw == IpAddress::parse("10.1.0.9"));
   CHECK(c.store.type == StoreConfig::Type::kEtcd);
@@ -149,6 +152,8 @@ TEST_CASE("global-ipam config errors name the pool and key", "[global-ipam][conf
         "invalid config: \"ipam.nodeName\": \"../x\" must match ^[A-Za-z0-9][A-Za-z0-9_.-]*$");
   CHECK(config_error({{"pools", {pool("a", "10.0.0.0/24")}}, {"maxBlocksPerNode", -1}}) ==
         "invalid config: \"ipam.maxBlocksPerNode\": -1 is out of range [0, 4294967295]");
+  CHECK(config_error({{"pools", {pool("a", "10.0.0.0/24")}}, {"emptyBlockGraceSeconds", -5}}) ==
+        "invalid config: \"ipam.emptyBlockGraceSeconds\": -5 is out of range [0, 31536000]");
   CHECK(config_error({{"pools", {pool("a", "10.0.0.0/24")}}, {"store", {{"type", "redis"}}}}) ==
         "invalid config: \"ipam.store.type\": \"redis\" is not a store type (file, etcd)");
   CHECK(config_error({{"pools", {pool("a", "10.0.0.0/24")}}, {"store", {{"type", "etcd"}}}}) ==

@@ -205,13 +205,14 @@ TEST_CASE("global-ipam node lock: single flight per node, best effort", "[global
   auto a = ipam::NodeLock::acquire(d.path() + "/locks", "n1", std::chrono::milliseconds(50));
   CHECK(a.held());
   CHECK(a.why_not().empty());
-  CHECK(fs::exists(d.path() + "/locks/n1.lock"));
-  // Another holder (another open file description) waits, then goes on without it.
-  auto start = std::chrono::steady_clock::now();
+  CHECK(a.queue_dir() == d.path() + "/locks/n1.queue");
+  CHECK(fs::exists(d.path() + "/locks/n1.queue/1"));  // a's ticket
+  // Another waiter waits its turn, then goes on without it (and leaves no ticket behind).
   auto b = ipam::NodeLock::acquire(d.path() + "/locks", "n1", std::chrono::milliseconds(50));
   CHECK_FALSE(b.held());
-  CHECK(b.why_not() == "\"" + d.path() + "/locks/n1.lock\" still locked after 50 ms");
-  CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(50));
+  CHECK(b.why_not() ==
+        "not our turn in \"" + d.path() + "/locks/n1.queue\" after 50 ms (ticket 2 waits for 1)");
+  CHECK_FALSE(fs::exists(d.path() + "/locks/n1.queue/2"));
   // Other nodes are not affected; no directory means no lock, no complaint.
   CHECK(ipam::NodeLock::acquire(d.path() + "/locks", "n2", std::chrono::milliseconds(50)).held());
   auto none = ipam::NodeLock::acquire("", "n1", std::chrono::milliseconds(50));
@@ -220,7 +221,13 @@ TEST_CASE("global-ipam node lock: single flight per node, best effort", "[global
   { std::ofstream(d.path() + "/file") << "x"; }
   auto bad = ipam::NodeLock::acquire(d.path() + "/file", "n1", std::chrono::milliseconds(50));
   CHECK_FALSE(bad.held());
-  CHECK(bad.why_not().find("cannot open") == 0);
+  CHECK(bad.why_not().find("cannot create") == 0);
+  // Released: the next one gets it at once.
+  a = ipam::NodeLock();
+  CHECK_FALSE(fs::exists(d.path() + "/locks/n1.queue/1"));
+  CHECK(ipam::NodeLock::acquire(d.path() + "/locks", "n1", std::chrono::milliseconds(50)).held());
+  a = ipam::NodeLock::acquire(d.path() + "/locks", "n1", std::chrono::milliseconds(50));
+  REQUIRE(a.held());
   // An ADD while another process holds this node's lock waits, then still succeeds.
   json conf = config(d.path() + "/store");
   conf["ipam"]["nodeLockDir"] = d.path() + "/locks";
