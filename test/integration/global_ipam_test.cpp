@@ -413,10 +413,21 @@ TEST_CASE("file store: a writer whose temporary file is removed before its renam
                 "set-node", "n1", "--address", "198.51.100.9"},
                {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}}, "/dev/null", log);
   pid_t writer = 0;
+  // Every ptrace stop (the exec event, each system call strace sees) also reads 't' for a
+  // moment. Stopped for good: its temporary file exists and it stays 't' over 50 reads 5 ms
+  // apart (a passing stop lasts microseconds: strace resumes it at once).
+  auto stopped_for_good = [&] {
+    for (int i = 0; i < 50; ++i) {
+      if (proc_state(writer) != 't') return false;
+      std::this_thread::sleep_for(5ms);
+    }
+    return true;
+  };
   REQUIRE(eventually([&] {
     auto c = children_of(strace.pid());
     writer = c.empty() ? 0 : c[0];
-    return writer && proc_state(writer) == 't';
+    return writer && proc_state(writer) == 't' && !fs::is_empty(dir.path() + "/.tmp") &&
+           stopped_for_good();
   }));
   std::vector<fs::path> tmp;
   for (const auto& f : fs::directory_iterator(dir.path() + "/.tmp")) tmp.push_back(f.path());
