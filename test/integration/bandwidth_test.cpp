@@ -489,7 +489,8 @@ TEST_CASE("bandwidth rolls back the ingress tbf when the ifb cannot be created",
   const std::string ifb = upstream_ifb_name(w.network, w.container_id);
   const std::string before = ns_state(w.host);
   const std::string conf = bandwidth_conf(w, both_directions()).dump();
-  const cni::EnvMap env = plugin_env("ADD", w.container_id, w.pod->path(), w.ifname);
+  cni::EnvMap env = plugin_env("ADD", w.container_id, w.pod->path(), w.ifname);
+  env["ASAN_OPTIONS"] = "detect_leaks=0";  // LeakSanitizer cannot run under ptrace
 
   // Which sendmsg creates the ifb: the first RTM_NEWLINK with NLM_F_CREATE (strace decodes
   // the messages of the host netns' socket).
