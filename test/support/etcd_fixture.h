@@ -139,7 +139,8 @@ class EtcdCluster {
   void stop(size_t i, int sig = SIGTERM) {
     Member& m = members_[i];
     if (m.pid <= 0) return;
-    kill(m.pid, SIGCONT);
+    // SIGKILL takes a frozen member as it is; any other signal needs it running.
+    if (sig != SIGKILL) kill(m.pid, SIGCONT);
     kill(m.pid, sig);
     waitpid(m.pid, nullptr, 0);
     m.pid = -1;
