@@ -94,12 +94,9 @@ int cli_main(const std::vector<std::string>& args, const cni::EnvMap& env, std::
   set_node->add_option("--address", address, "Underlay address");
   set_node->add_option("--attr", attrs, "KEY=VALUE (an empty VALUE removes KEY); repeatable");
 
-  std::vector<std::string> argv_store = {"global-ipam"};
-  for (const auto& a : args) argv_store.push_back(a);
-  std::vector<const char*> argv;
-  for (const auto& a : argv_store) argv.push_back(a.c_str());
   try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
+    // CLI11 takes the arguments without the program name, last one first.
+    app.parse(std::vector<std::string>(args.rbegin(), args.rend()));
   } catch (const CLI::ParseError& e) {
     return app.exit(e, out, err) == 0 ? 0 : 1;
   }

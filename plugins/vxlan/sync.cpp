@@ -33,12 +33,9 @@ int sync_main(const std::vector<std::string>& args, const cni::EnvMap& env, std:
       ->check(CLI::Range(0.1, 86400.0));
   sync->add_option("--log-level", level, "error, warning, info, debug")->capture_default_str();
 
-  std::vector<std::string> argv_store = {"vxlan"};
-  for (const auto& a : args) argv_store.push_back(a);
-  std::vector<const char*> argv;
-  for (const auto& a : argv_store) argv.push_back(a.c_str());
   try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
+    // CLI11 takes the arguments without the program name, last one first.
+    app.parse(std::vector<std::string>(args.rbegin(), args.rend()));
   } catch (const CLI::ParseError& e) {
     return app.exit(e, out, err) == 0 ? 0 : 1;
   }
