@@ -119,28 +119,8 @@ wrap bandwidth "$plugin_dir/bandwidth"
 wrap macvlan "$plugin_dir/macvlan"
 wrap host-local "$plugin_dir/host-local"
 
-cat >"$tmp/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
-
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$tmp/cni-bin"]
-network_config_dir = "$tmp/net.d"
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-tmp_dir = "$tmp/libpod"
-EOF
-cat >"$tmp/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$tmp/storage"
-runroot = "$tmp/run"
-EOF
-export CONTAINERS_CONF="$tmp/containers.conf" CONTAINERS_STORAGE_CONF="$tmp/storage.conf"
+. "$(dirname "$0")/podman_config.sh"
+podman_use_scratch_config "$tmp"
 
 cat >"$tmp/net.d/$net_br.conflist" <<EOF
 {
