@@ -7,10 +7,9 @@ set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME strait-cni)
 set(CPACK_PACKAGE_VENDOR "Strait")
 set(CPACK_PACKAGE_CONTACT "Strait maintainers <strait@example.invalid>")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
-    "CNI plugins for Kubernetes nodes: macvlan, sriov, vxlan, bandwidth, host-local, global-ipam")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Strait CNI plugins for Kubernetes nodes")
 set(CPACK_PACKAGE_DESCRIPTION
-    "Strait's CNI plugins in /opt/cni/bin, cnitool, the overlay route agent's systemd unit and\nexample network configurations under /usr/share/doc/strait-cni/examples.")
+    "Strait's CNI plugins (macvlan, sriov, an overlay, bandwidth, IPAM) in /opt/cni/bin, cnitool, the overlay route agent's systemd unit and\nexample network configurations under /usr/share/doc/strait-cni/examples.")
 set(CPACK_PACKAGING_INSTALL_PREFIX "/")
 set(CPACK_INSTALL_CMAKE_PROJECTS "${CMAKE_BINARY_DIR};${PROJECT_NAME};cni;/")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
