@@ -84,6 +84,8 @@ int skel_run(const Plugin& plugin, const Io& io) {
       verb(plugin.del, plugin, cmd)(args);
     } else if (cmd == "CHECK") {
       verb(plugin.check, plugin, cmd)(args);
+    } else if (cmd == "PARSE") {
+      verb(plugin.parse, plugin, cmd)(args);
     } else if (cmd == "STATUS") {
       verb(plugin.status, plugin, cmd)(args);
     } else {

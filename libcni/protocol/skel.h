@@ -36,6 +36,10 @@ struct Plugin {
   std::function<void(const CmdArgs&)> del;
   std::function<void(const CmdArgs&)> check;
   std::function<void(const CmdArgs&)> status;
+  // PARSE (Strait's, not the spec's: no runtime sends it): parses and validates the config the
+  // way STATUS does and touches nothing (no netlink, no store, no file). It lets a test and an
+  // operator check an example config on any machine; it answers nothing on success.
+  std::function<void(const CmdArgs&)> parse;
   // The valid attachments are nullopt when the config carried neither GC key.
   std::function<void(const CmdArgs&, const std::optional<std::vector<Attachment>>&)> gc;
 };

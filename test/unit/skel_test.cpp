@@ -52,6 +52,10 @@ cni::Plugin test_plugin(Calls& calls) {
   p.del = [&](const cni::CmdArgs&) { calls.verbs.push_back("DEL"); };
   p.check = [&](const cni::CmdArgs&) { calls.verbs.push_back("CHECK"); };
   p.status = [&](const cni::CmdArgs&) { calls.verbs.push_back("STATUS"); };
+  p.parse = [&](const cni::CmdArgs& a) {
+    calls.verbs.push_back("PARSE");
+    if (a.conf.raw.value("fail", false)) throw cni::Error(cni::kErrInvalidConfig, "bad key");
+  };
   p.gc = [&](const cni::CmdArgs&, const std::optional<std::vector<cni::Attachment>>& v) {
     calls.gc_called = true;
     calls.gc_valid = v;
@@ -161,6 +165,24 @@ TEST_CASE("CHECK needs 0.4.0, STATUS and GC need 1.1.0", "[skel]") {
   }
   CHECK(calls.verbs == std::vector<std::string>{"CHECK", "STATUS"});
   CHECK(calls.gc_called);
+}
+
+TEST_CASE("PARSE runs the plugin's config check in any version, prints nothing", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  const cni::EnvMap env = {{"CNI_COMMAND", "PARSE"}, {"CNI_PATH", "/nonexistent"}};
+  auto ok = run(p, env, conf("0.4.0"));
+  CHECK(ok.rc == 0);
+  CHECK(ok.out.empty());
+  auto bad = run(p, env, conf("1.0.0", R"(,"fail":true)"));
+  CHECK(bad.rc == 1);
+  CHECK(bad.error()["code"] == cni::kErrInvalidConfig);
+  CHECK(calls.verbs == std::vector<std::string>{"PARSE", "PARSE"});
+  // A plugin without a check says so (never a silent success).
+  p.parse = nullptr;
+  auto none = run(p, env, conf("1.0.0"));
+  CHECK(none.rc == 1);
+  CHECK_THAT(none.error()["msg"].get<std::string>(), Catch::Contains("does not implement PARSE"));
 }
 
 TEST_CASE("GC gets absent vs empty attachments", "[skel]") {
