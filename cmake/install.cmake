@@ -44,7 +44,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/README.md DESTINATION ${STRAIT_INSTALL_DOC_D
 file(GLOB strait_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${strait_docs} DESTINATION ${STRAIT_INSTALL_DOC_DIR}/docs COMPONENT cni)
 file(GLOB strait_readmes CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}
-     ${PROJECT_SOURCE_DIR}/plugins/*/README.md)
+     ${PROJECT_SOURCE_DIR}/plugins/*/README.md ${PROJECT_SOURCE_DIR}/cnitool/README.md)
 foreach(readme IN LISTS strait_readmes)
   get_filename_component(dir ${readme} DIRECTORY)
   install(FILES ${PROJECT_SOURCE_DIR}/${readme} DESTINATION ${STRAIT_INSTALL_DOC_DIR}/${dir}

@@ -36,6 +36,10 @@ for p in "${plugins[@]}"; do
     "$out" || fail "$p VERSION answered $out"
 done
 for t in "${tools[@]}"; do [ -x "$work/root/usr/bin/$t" ] || fail "tool $t is not in /usr/bin"; done
+for f in $(find "$work/root/opt/cni/bin" "$work/root/usr/bin" -type f); do
+  out=$("$f" --version) || fail "$(basename "$f") --version exited non-zero"
+  [ "$out" = "$(basename "$f") $version" ] || fail "$(basename "$f") --version: \"$out\""
+done
 n=$(find "$work/root/opt/cni/bin" -type f | wc -l)
 [ "$n" -eq ${#plugins[@]} ] || fail "/opt/cni/bin holds $n files, ${#plugins[@]} plugins registered"
 for f in $(find "$work/root/opt/cni/bin" "$work/root/usr/bin" -type f); do
