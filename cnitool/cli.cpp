@@ -14,6 +14,7 @@
 #include "cnitool/result_cache.h"
 #include "cnitool/runner.h"
 #include "libcni/core/error.h"
+#include "libcni/protocol/build_version.h"
 #include "libcni/protocol/netconf.h"
 #include "libcni/protocol/result.h"
 
@@ -75,8 +76,10 @@ int cnitool_main(int argc, const char* const* argv, const EnvMap& env, const std
       "runtime does (add, check, del, gc, status), or asks its plugins for their versions.\n"
       "Environment: NETCONFPATH (default /etc/cni/net.d), CNI_PATH, CNI_IFNAME (default eth0), "
       "CNI_ARGS, CAP_ARGS (JSON object of capability arguments), CNI_CACHE_DIR (default "
-      "/var/lib/cni).",
+      "/var/lib/cni).\nIts README: cnitool/README.md (installed: "
+      "/usr/share/doc/strait-cni/cnitool/README.md).",
       "cnitool"};
+  app.set_version_flag("-V,--version", "cnitool " + std::string(build_version()));
   app.fallthrough();
   app.require_subcommand(1);
   std::string ifname_flag;

@@ -41,11 +41,19 @@ void Logger::open_file(const std::string& path) {
   file_ = std::move(fd);
 }
 
-void Logger::set_level(std::string_view name) {
-  if (name == "error" || name == "panic") level_ = Level::kError;
-  if (name == "warning" || name == "warn") level_ = Level::kWarning;
-  if (name == "info") level_ = Level::kInfo;
-  if (name == "debug") level_ = Level::kDebug;
+bool Logger::set_level(std::string_view name) {
+  if (name == "error" || name == "panic") {
+    level_ = Level::kError;
+  } else if (name == "warning" || name == "warn") {
+    level_ = Level::kWarning;
+  } else if (name == "info") {
+    level_ = Level::kInfo;
+  } else if (name == "debug") {
+    level_ = Level::kDebug;
+  } else {
+    return false;
+  }
+  return true;
 }
 
 void Logger::write(Level level, std::string_view msg) {

@@ -22,9 +22,10 @@ class Logger {
   // must not inherit it (each opens the logFile of its own config).
   void open_file(const std::string& path);
   void set_level(Level level) { level_ = level; }
-  // "error", "warning", "info", "debug" (also "panic" -> error); unknown names are ignored.
-  void set_level(std::string_view name);
-  // Tag prepended to every line, e.g. "macvlan[ADD 8f2c...]".
+  // "error", "warning", "info", "debug" (also "panic" -> error, "warn"); false (and the level
+  // unchanged) for any other name.
+  bool set_level(std::string_view name);
+  // Tag prepended to every line, e.g. "macvlan ADD network=n container=8f2c... ifname=net1".
   void set_tag(std::string tag) { tag_ = std::move(tag); }
 
   void error(std::string_view msg) { write(Level::kError, msg); }

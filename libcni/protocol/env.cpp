@@ -125,7 +125,7 @@ Env parse_env(const EnvMap& env) {
   const std::string& cmd = e.command;
   if (cmd.empty() || cmd == "VERSION") return e;
   bool attach = cmd == "ADD" || cmd == "DEL" || cmd == "CHECK";
-  if (!attach && cmd != "STATUS" && cmd != "GC") {
+  if (!attach && cmd != "STATUS" && cmd != "GC" && cmd != "PARSE") {
     env_error("CNI_COMMAND", "has an unknown value " + quote(cmd));
   }
   std::string path = required("CNI_PATH");

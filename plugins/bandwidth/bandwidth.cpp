@@ -543,6 +543,7 @@ cni::Plugin plugin() {
   p.del = [sys = System{}](const cni::CmdArgs& a) { cmd_del(a, sys); };
   p.check = [sys = System{}](const cni::CmdArgs& a) { cmd_check(a, sys); };
   p.status = cmd_status;
+  p.parse = [](const cni::CmdArgs& a) { parse_config(a.conf); };
   p.gc = cmd_gc;
   return p;
 }

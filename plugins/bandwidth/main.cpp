@@ -1,4 +1,6 @@
 #include "libcni/protocol/skel.h"
 #include "plugins/bandwidth/bandwidth.h"
 
-int main(int, char**, char** envp) { return cni::skel_main(bandwidth::plugin(), envp); }
+int main(int argc, char** argv, char** envp) {
+  return cni::skel_main(bandwidth::plugin(), argc, argv, envp);
+}

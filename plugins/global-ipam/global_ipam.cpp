@@ -247,6 +247,7 @@ cni::Plugin plugin() {
   p.check = cmd_check;
   p.gc = cmd_gc;
   p.status = cmd_status;
+  p.parse = [](const cni::CmdArgs& a) { ipam::parse_global_config(a.conf, a.env, a.environ); };
   return p;
 }
 

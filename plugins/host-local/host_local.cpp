@@ -234,6 +234,7 @@ cni::Plugin plugin() {
   p.check = cmd_check;
   p.gc = cmd_gc;
   p.status = cmd_status;
+  p.parse = [](const cni::CmdArgs& a) { ipam::parse_host_local_config(a.conf, a.env); };
   return p;
 }
 

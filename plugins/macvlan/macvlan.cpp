@@ -309,6 +309,7 @@ cni::Plugin plugin() {
   p.del = cmd_del;
   p.check = cmd_check;
   p.status = cmd_status;
+  p.parse = [](const cni::CmdArgs& a) { parse_config(a.conf, a.env.args); };
   p.gc = cmd_gc;
   return p;
 }

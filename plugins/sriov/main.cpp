@@ -1,4 +1,6 @@
 #include "libcni/protocol/skel.h"
 #include "plugins/sriov/sriov.h"
 
-int main(int, char**, char** envp) { return cni::skel_main(sriov::plugin(), envp); }
+int main(int argc, char** argv, char** envp) {
+  return cni::skel_main(sriov::plugin(), argc, argv, envp);
+}

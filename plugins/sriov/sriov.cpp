@@ -484,6 +484,7 @@ cni::Plugin plugin(Deps deps) {
   p.del = [deps](const cni::CmdArgs& a) { cmd_del(a, deps); };
   p.check = [deps](const cni::CmdArgs& a) { cmd_check(a, deps); };
   p.status = [deps](const cni::CmdArgs& a) { cmd_status(a, deps); };
+  p.parse = [](const cni::CmdArgs& a) { parse_lenient_config(a.conf); };
   p.gc = [deps](const cni::CmdArgs& a, const std::optional<std::vector<cni::Attachment>>& v) {
     cmd_gc(a, v, deps);
   };

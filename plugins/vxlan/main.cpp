@@ -1,17 +1,9 @@
-#include <iostream>
-#include <string>
-#include <vector>
-
-#include "libcni/protocol/env.h"
 #include "libcni/protocol/skel.h"
 #include "plugins/vxlan/sync.h"
 #include "plugins/vxlan/vxlan.h"
 
-// Runtimes exec a CNI plugin without arguments; with arguments, this is the route agent.
+// Runtimes exec a CNI plugin without arguments; with arguments (other than --version and
+// --help), this is the route agent.
 int main(int argc, char** argv, char** envp) {
-  if (argc > 1) {
-    return vxlan::sync_main(std::vector<std::string>(argv + 1, argv + argc),
-                            cni::env_from_environ(envp), std::cout, std::cerr);
-  }
-  return cni::skel_main(vxlan::plugin(), envp);
+  return cni::skel_main(vxlan::plugin(), argc, argv, envp, vxlan::sync_main);
 }

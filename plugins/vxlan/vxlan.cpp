@@ -199,6 +199,7 @@ cni::Plugin plugin() {
   p.del = cmd_del;
   p.check = cmd_check;
   p.status = cmd_status;
+  p.parse = [](const cni::CmdArgs& a) { parse_config(a.conf, a.environ); };
   p.gc = cmd_gc;
   return p;
 }

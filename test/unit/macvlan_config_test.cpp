@@ -226,7 +226,7 @@ TEST_CASE("macvlan lenient IPAM choice for DEL, STATUS and GC", "[macvlan][confi
 TEST_CASE("the example macvlan conflists parse", "[macvlan][config]") {
   for (const char* name : {"macvlan.conflist", "macvlan-l2.conflist"}) {
     INFO(name);
-    std::ifstream in(std::string(STRAIT_FIXTURES_DIR) + "/../../conf/" + name);
+    std::ifstream in(std::string(STRAIT_FIXTURES_DIR) + "/../../conf/net.d/" + name);
     REQUIRE(in);
     std::stringstream text;
     text << in.rdbuf();

@@ -3,10 +3,12 @@
 
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include <catch2/catch.hpp>
 
 #include "libcni/core/error.h"
+#include "libcni/protocol/build_version.h"
 #include "libcni/protocol/skel.h"
 
 using nlohmann::json;
@@ -52,6 +54,10 @@ cni::Plugin test_plugin(Calls& calls) {
   p.del = [&](const cni::CmdArgs&) { calls.verbs.push_back("DEL"); };
   p.check = [&](const cni::CmdArgs&) { calls.verbs.push_back("CHECK"); };
   p.status = [&](const cni::CmdArgs&) { calls.verbs.push_back("STATUS"); };
+  p.parse = [&](const cni::CmdArgs& a) {
+    calls.verbs.push_back("PARSE");
+    if (a.conf.raw.value("fail", false)) throw cni::Error(cni::kErrInvalidConfig, "bad key");
+  };
   p.gc = [&](const cni::CmdArgs&, const std::optional<std::vector<cni::Attachment>>& v) {
     calls.gc_called = true;
     calls.gc_valid = v;
@@ -163,6 +169,24 @@ TEST_CASE("CHECK needs 0.4.0, STATUS and GC need 1.1.0", "[skel]") {
   CHECK(calls.gc_called);
 }
 
+TEST_CASE("PARSE runs the plugin's config check in any version, prints nothing", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  const cni::EnvMap env = {{"CNI_COMMAND", "PARSE"}, {"CNI_PATH", "/nonexistent"}};
+  auto ok = run(p, env, conf("0.4.0"));
+  CHECK(ok.rc == 0);
+  CHECK(ok.out.empty());
+  auto bad = run(p, env, conf("1.0.0", R"(,"fail":true)"));
+  CHECK(bad.rc == 1);
+  CHECK(bad.error()["code"] == cni::kErrInvalidConfig);
+  CHECK(calls.verbs == std::vector<std::string>{"PARSE", "PARSE"});
+  // A plugin without a check says so (never a silent success).
+  p.parse = nullptr;
+  auto none = run(p, env, conf("1.0.0"));
+  CHECK(none.rc == 1);
+  CHECK_THAT(none.error()["msg"].get<std::string>(), Catch::Contains("does not implement PARSE"));
+}
+
 TEST_CASE("GC gets absent vs empty attachments", "[skel]") {
   Calls calls;
   auto p = test_plugin(calls);
@@ -201,8 +225,121 @@ TEST_CASE("logFile in the config receives the log instead of stderr", "[skel]") 
   CHECK(o.err.empty());
   std::ifstream in(tmpl);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  CHECK_THAT(text, Catch::Contains("boom") && Catch::Contains("testplug[ADD c1]"));
+  CHECK_THAT(text, Catch::Contains("testplug ADD network=n container=c1 ifname=net1: failed "
+                                   "(code 107): boom"));
   unlink(tmpl);
+}
+
+namespace {
+
+// Runs `cmd` with logFile (a fresh file) and `extra` keys; the lines it logged.
+struct Logged {
+  Outcome outcome;
+  std::vector<std::string> lines;
+};
+Logged run_logged(const cni::Plugin& p, const std::string& cmd, const std::string& extra) {
+  char tmpl[] = "/tmp/strait-skel-log-XXXXXX";
+  int fd = mkstemp(tmpl);
+  REQUIRE(fd >= 0);
+  close(fd);
+  Logged l{
+      run(p, env_for(cmd), conf("1.1.0", std::string(R"(,"logFile":")") + tmpl + "\"" + extra)),
+      {}};
+  std::ifstream in(tmpl);
+  for (std::string line; std::getline(in, line);) l.lines.push_back(line);
+  unlink(tmpl);
+  return l;
+}
+
+}  // namespace
+
+TEST_CASE("logLevel: one line per event naming command, container and ifname", "[skel][log]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  SECTION("info: one line for a successful ADD, with what it gave; never the config") {
+    auto l = run_logged(p, "ADD", R"(,"logLevel":"info","secret":"s3cr3t")");
+    REQUIRE(l.outcome.rc == 0);
+    REQUIRE(l.lines.size() == 1);
+    CHECK_THAT(l.lines[0], Catch::Contains(" info testplug ADD network=n container=c1 "
+                                           "ifname=net1: ADD ok: 10.1.0.5/24"));
+    CHECK(l.outcome.err.empty());
+    CHECK(json::parse(l.outcome.out)["ips"][0]["address"] == "10.1.0.5/24");  // stdout: result
+    auto del = run_logged(p, "DEL", R"(,"logLevel":"info","secret":"s3cr3t")");
+    REQUIRE(del.lines.size() == 1);
+    CHECK_THAT(del.lines[0], Catch::Contains("testplug DEL network=n container=c1 ifname=net1: "
+                                             "DEL ok"));
+    for (const auto& line : l.lines) CHECK(line.find("s3cr3t") == std::string::npos);
+  }
+  SECTION("warning (the default): a success logs nothing, a failure one error line") {
+    CHECK(run_logged(p, "ADD", "").lines.empty());
+    auto l = run_logged(p, "ADD", R"(,"fail":true)");
+    REQUIRE(l.lines.size() == 1);
+    CHECK_THAT(l.lines[0], Catch::Contains(" error testplug ADD network=n container=c1 "
+                                           "ifname=net1: failed (code 107): boom"));
+  }
+  SECTION("debug: the config too") {
+    auto l = run_logged(p, "ADD", R"(,"logLevel":"debug","secret":"s3cr3t")");
+    REQUIRE(l.lines.size() == 2);
+    CHECK_THAT(l.lines[0], Catch::Contains(" debug testplug ADD ") && Catch::Contains("s3cr3t"));
+  }
+  SECTION("error: only failures") {
+    CHECK(run_logged(p, "ADD", R"(,"logLevel":"error")").lines.empty());
+  }
+  SECTION("an unknown logLevel is invalid config naming it, and nothing runs") {
+    auto l = run_logged(p, "ADD", R"(,"logLevel":"verbose")");
+    CHECK(l.outcome.rc == 1);
+    CHECK(l.outcome.error()["code"] == cni::kErrInvalidConfig);
+    CHECK_THAT(l.outcome.error()["msg"].get<std::string>(),
+               Catch::Contains("logLevel") && Catch::Contains("\"verbose\""));
+    CHECK(calls.verbs.empty());
+  }
+}
+
+TEST_CASE("by hand: --version, --help, subcommands, no CNI_COMMAND", "[skel]") {
+  Calls calls;
+  auto p = test_plugin(calls);
+  std::vector<std::string> seen;
+  cni::Cli cli = [&](const std::vector<std::string>& args, const cni::EnvMap&, std::ostream& out,
+                     std::ostream&) {
+    seen = args;
+    out << "SUBCOMMANDS: sync\n";
+    return args.front() == "--help" ? 0 : 3;
+  };
+  auto by_hand = [&](std::vector<std::string> args, const cni::EnvMap& env, const cni::Cli& c) {
+    std::ostringstream out, err;
+    auto rc = cni::run_by_hand(p, args, env, c, out, err);
+    return std::make_tuple(rc, out.str(), err.str());
+  };
+  auto [rc, out, err] = by_hand({"--version"}, {}, {});
+  CHECK(rc == 0);
+  CHECK(out == "testplug " + std::string(cni::build_version()) + "\n");
+  CHECK(std::get<1>(by_hand({"-V"}, {}, cli)) == out);
+  CHECK_FALSE(cni::build_version().empty());
+
+  std::tie(rc, out, err) = by_hand({"--help"}, {}, {});
+  CHECK(rc == 0);
+  CHECK_THAT(out, Catch::StartsWith("strait testplug\n") &&
+                      Catch::Contains("plugins/testplug/README.md") &&
+                      Catch::Contains("CNI_COMMAND"));
+  std::tie(rc, out, err) = by_hand({"-h"}, {}, cli);
+  CHECK(rc == 0);
+  CHECK_THAT(
+      out, Catch::Contains("plugins/testplug/README.md") && Catch::EndsWith("SUBCOMMANDS: sync\n"));
+  CHECK(seen == std::vector<std::string>{"--help"});
+
+  std::tie(rc, out, err) = by_hand({"sync", "--config", "x"}, {}, cli);
+  CHECK(rc == 3);
+  CHECK(seen == std::vector<std::string>{"sync", "--config", "x"});
+  std::tie(rc, out, err) = by_hand({"sync"}, {}, {});
+  CHECK(rc == 2);
+  CHECK_THAT(err, Catch::Contains("unknown argument \"sync\""));
+
+  // No arguments: the help on stderr (stdout is the runtime's) unless CNI_COMMAND is set.
+  std::tie(rc, out, err) = by_hand({}, {{"CNI_COMMAND", ""}}, cli);
+  CHECK(rc == 0);
+  CHECK(out.empty());
+  CHECK_THAT(err, Catch::Contains("strait testplug") && Catch::Contains("testplug --help"));
+  CHECK_FALSE(std::get<0>(by_hand({}, {{"CNI_COMMAND", "ADD"}}, cli)).has_value());
 }
 
 TEST_CASE("read_stdin: all of it, a read error is I/O (5), too much is decode (6)", "[skel]") {
