@@ -390,9 +390,16 @@ std::optional<IpNet> BlockAllocator::find_free_block(const PoolConfig& pool) {
   };
   if (n <= options_.list_threshold) return free_in(existing_keys(), n);
   // A large pool: a few single-key probes find a free block unless the pool is nearly full.
-  for (int k = 0; k < options_.probes; ++k) {
-    IpNet cidr = layout.block(layout.probe(hash, static_cast<cni::Uint128>(k)));
-    if (has_usable(pool, cidr) && !store_.get(key_of(pool, cidr))) return cidr;
+  // The node's own blocks (its index, as affine_blocks() just listed it) hold the first
+  // steps of its probe order: they are passed over without a read, else the m-th claim of a
+  // node would read its m-1 blocks again.
+  int probed = 0;
+  for (cni::Uint128 k = 0; k < n && probed < options_.probes; ++k) {
+    IpNet cidr = layout.block(layout.probe(hash, k));
+    std::string key = key_of(pool, cidr);
+    if (!has_usable(pool, cidr) || index_revisions_.count(key)) continue;
+    ++probed;
+    if (!store_.get(key)) return cidr;
   }
   // Nearly full: the probe order is a permutation, so a free block (if any) comes within
   // (existing blocks + the few all-unusable ones + 1) steps.
