@@ -10,9 +10,17 @@
 //  3. Through the executable: the real `global-ipam` ADD, exec'd like a runtime does, with 1
 //     and 8 concurrent clients, on etcd and on the file store.
 //
+// Every row also says what an allocation cost, which does not depend on how busy the shared
+// machine is: etcd's CPU time (utime + stime of its process, for the etcd started here), the
+// clients' CPU time (in-process: this process; through the executable: the execs' rusage),
+// the KV requests and the raft proposals (writes) etcd counted (its /metrics), and in-process
+// the JSON bytes the stores sent and received. With etcd on the same 2 CPUs, the rate at 32
+// clients is bounded by (etcd CPU + client CPU) per allocation.
+//
 // It starts its own etcd (Debian's etcd-server) on 127.0.0.1 with free ports and a temp data
 // directory unless --etcd-endpoints is given, and removes it at exit. Nothing but loopback.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -24,8 +32,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -83,6 +93,73 @@ ipam::EtcdOptions store_options(const std::string& endpoint, const std::string& 
   return o;
 }
 
+// What a row cost, read before and after it: the figures that do not depend on how busy the
+// machine is (wall-clock rates on a shared machine are noise; CPU and requests per allocation
+// are not, and with etcd on the same 2 CPUs they bound the rate).
+struct Cost {
+  double etcd_cpu_ms = NAN;  // etcd's utime + stime (/proc/<pid>/stat); NAN: not our etcd
+  int64_t requests = 0;      // KV Range + Txn requests etcd started (its /metrics)
+  int64_t writes = 0;        // raft proposals etcd committed (write txns, failed ones too)
+  double client_cpu_ms = 0;  // in-process: this process; through the executable: the execs
+  int64_t bytes = 0;         // in-process: JSON bodies sent + received by the stores
+  Cost operator-(const Cost& o) const {
+    return {etcd_cpu_ms - o.etcd_cpu_ms, requests - o.requests, writes - o.writes,
+            client_cpu_ms - o.client_cpu_ms, bytes - o.bytes};
+  }
+};
+
+// Reads etcd's counters and CPU time.
+class Meter {
+ public:
+  Meter(const std::string& endpoint, pid_t pid)
+      : conn_(ipam::HttpUrl::parse(endpoint), ipam::TlsFiles{}), pid_(pid) {}
+  Cost now() {
+    Cost c;
+    if (pid_ > 0) {
+      std::ifstream f("/proc/" + std::to_string(pid_) + "/stat");
+      std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      std::istringstream rest(all.substr(all.rfind(')') + 2));
+      std::string field;
+      int64_t utime = 0, stime = 0;
+      // After "pid (comm) ": state is field 3; utime and stime are fields 14 and 15.
+      for (int i = 3; i <= 15 && rest >> field; ++i) {
+        if (i == 14) utime = std::stoll(field);
+        if (i == 15) stime = std::stoll(field);
+      }
+      c.etcd_cpu_ms =
+          static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    std::istringstream metrics(
+        conn_.post("/metrics", "", deadline, std::chrono::milliseconds(1000)).body);
+    for (std::string line; std::getline(metrics, line);) {
+      auto value = [&] { return std::stoll(line.substr(line.rfind(' ') + 1)); };
+      if (line.rfind(
+              "grpc_server_started_total{grpc_method=\"Range\",grpc_service=\"etcdserverpb.KV\"",
+              0) == 0 ||
+          line.rfind(
+              "grpc_server_started_total{grpc_method=\"Txn\",grpc_service=\"etcdserverpb.KV\"",
+              0) == 0) {
+        c.requests += value();
+      } else if (line.rfind("etcd_server_proposals_committed_total ", 0) == 0) {
+        c.writes = value();
+      }
+    }
+    return c;
+  }
+
+ private:
+  ipam::HttpConnection conn_;
+  pid_t pid_;
+};
+
+double process_cpu_ms() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto ms = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e3 + t.tv_usec / 1e3; };
+  return ms(ru.ru_utime) + ms(ru.ru_stime);
+}
+
 struct Row {
   std::string name;
   size_t n = 0;
@@ -92,57 +169,88 @@ struct Row {
   int errors = 0;
   int64_t rss_kb = 0;  // through the executable: the largest peak RSS of one exec
   int duplicates = 0;  // addresses handed out twice (rows that check)
+  std::optional<Cost> cost = std::nullopt;  // the whole row's
 };
 
 void print(const std::vector<Row>& rows, const char* title) {
   std::printf(
-      "\n%s\n\n| run | n | per s | p50 ms | p99 ms | peak RSS MB | errors |\n"
-      "|---|--:|--:|--:|--:|--:|--:|\n",
+      "\n%s\n\n| run | n | per s | p50 ms | p99 ms | peak RSS MB | errors | etcd CPU ms/alloc | "
+      "client CPU ms/alloc | requests/alloc | writes/alloc | KB/alloc |\n"
+      "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
       title);
   for (const auto& r : rows) {
     char rss[32] = "";
     if (r.rss_kb) std::snprintf(rss, sizeof rss, "%.1f", static_cast<double>(r.rss_kb) / 1024);
-    std::printf("| %s | %zu | %.0f | %.2f | %.2f | %s | %d |\n", r.name.c_str(), r.n, r.per_sec,
-                r.p50, r.p99, rss, r.errors);
+    char cost[160] = "| | | | |";
+    if (r.cost && r.n > 0) {
+      double n = static_cast<double>(r.n);
+      char etcd[32] = "";
+      if (!std::isnan(r.cost->etcd_cpu_ms)) {
+        std::snprintf(etcd, sizeof etcd, "%.2f", r.cost->etcd_cpu_ms / n);
+      }
+      char kb[32] = "";
+      if (r.cost->bytes)
+        std::snprintf(kb, sizeof kb, "%.1f", static_cast<double>(r.cost->bytes) / n / 1024);
+      std::snprintf(cost, sizeof cost, "%s | %.2f | %.2f | %.2f | %s", etcd,
+                    r.cost->client_cpu_ms / n, static_cast<double>(r.cost->requests) / n,
+                    static_cast<double>(r.cost->writes) / n, kb);
+    }
+    std::printf("| %s | %zu | %.0f | %.2f | %.2f | %s | %d | %s |\n", r.name.c_str(), r.n,
+                r.per_sec, r.p50, r.p99, rss, r.errors, cost);
   }
   std::fflush(stdout);
 }
 
+// What one operation reports beside success: an exec's peak RSS and CPU time.
+struct OpStats {
+  int64_t rss_kb = 0;
+  double cpu_ms = 0;
+};
+
 // Runs operations 0..ops-1 on `clients` threads (thread t takes t, t+clients, ...) and times
-// each. make_op(t) is called on thread t and returns its op(k, why, rss_kb): true on success;
+// each. make_op(t) is called on thread t and returns its op(k, why, stats): true on success;
 // on failure it returns false after describing the error in `why` (the first failure is
-// printed); an exec sets *rss_kb to its peak RSS.
+// printed); an exec fills *stats. The row's cost is read around it with `meter`; its client
+// CPU is the execs' when they report it, else this process's.
 template <class MakeOp>
-Row run_clients(const std::string& name, int clients, int ops, MakeOp make_op) {
+Row run_clients(const std::string& name, int clients, int ops, Meter& meter, MakeOp make_op) {
   std::mutex mu;
   std::vector<double> lat;
   std::atomic<int> errors{0};
   std::atomic<int64_t> rss{0};
+  double exec_cpu_ms = 0;
+  Cost before = meter.now();
+  double cpu_before = process_cpu_ms();
   auto start = Clock::now();
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&, t] {
       auto op = make_op(t);
       std::vector<double> mine;
+      double cpu = 0;
       for (int k = t; k < ops; k += clients) {
         std::string why;
-        int64_t rss_kb = 0;
+        OpStats st;
         auto t0 = Clock::now();
-        if (op(k, why, &rss_kb)) {
+        if (op(k, why, &st)) {
           mine.push_back(ms_since(t0));
         } else if (errors++ == 0) {
           std::cerr << name << ": operation failed: " << why << "\n";
         }
+        cpu += st.cpu_ms;
         for (int64_t seen = rss.load();
-             rss_kb > seen && !rss.compare_exchange_weak(seen, rss_kb);) {
+             st.rss_kb > seen && !rss.compare_exchange_weak(seen, st.rss_kb);) {
         }
       }
       std::lock_guard lock(mu);
       lat.insert(lat.end(), mine.begin(), mine.end());
+      exec_cpu_ms += cpu;
     });
   }
   for (auto& t : threads) t.join();
   double secs = ms_since(start) / 1000;
+  Cost cost = meter.now() - before;
+  cost.client_cpu_ms = exec_cpu_ms > 0 ? exec_cpu_ms : process_cpu_ms() - cpu_before;
   Row r{name + ", " + std::to_string(clients) + " clients",
         lat.size(),
         static_cast<double>(lat.size()) / secs,
@@ -150,16 +258,23 @@ Row run_clients(const std::string& name, int clients, int ops, MakeOp make_op) {
         quantile(lat, 0.99),
         errors.load()};
   r.rss_kb = rss.load();
+  r.cost = cost;
   return r;
 }
 
 Row in_process(const std::string& endpoint, const std::string& prefix, int nodes, int clients,
-               int allocs, const std::string& lock_dir) {
+               int allocs, const std::string& lock_dir, Meter& meter) {
   auto cfg = pools("10.0.0.0/12");
-  return run_clients(std::to_string(nodes) + " nodes", clients, allocs, [&](int) {
+  std::mutex mu;
+  std::vector<std::shared_ptr<ipam::EtcdStore>> stores;
+  Row row = run_clients(std::to_string(nodes) + " nodes", clients, allocs, meter, [&](int) {
     // One store per client: one keep-alive connection, as one CNI exec has.
     auto store = std::make_shared<ipam::EtcdStore>(store_options(endpoint, prefix));
-    return [&, store](int k, std::string& why, int64_t*) {
+    {
+      std::lock_guard lock(mu);
+      stores.push_back(store);
+    }
+    return [&, store](int k, std::string& why, OpStats*) {
       ipam::AllocatorOptions o;
       o.node = "node-" + std::to_string(k % nodes);
       try {
@@ -181,6 +296,9 @@ Row in_process(const std::string& endpoint, const std::string& prefix, int nodes
       }
     };
   });
+  for (const auto& s : stores)
+    row.cost->bytes += s->traffic().bytes_sent + s->traffic().bytes_received;
+  return row;
 }
 
 // Writes `count` blocks of other nodes into `prefix` (as claims would have).
@@ -258,15 +376,15 @@ std::string bench_dir() { return fs::read_symlink("/proc/self/exe").parent_path(
 // own); the allocations spread over `nodes` node names. With `addresses`, every address
 // handed out is collected there (to check that none is handed out twice).
 Row through_exec(const std::string& binary, const json& ipam, int clients, int allocs,
-                 const std::string& name, int nodes = 10,
+                 const std::string& name, Meter& meter, int nodes = 10,
                  std::vector<std::string>* addresses = nullptr) {
   json conf = {{"cniVersion", "1.0.0"}, {"name", "benchexec"}, {"type", "bench"}, {"ipam", ipam}};
   std::string input = conf.dump();
   std::mutex mu;
   std::string server = bench_dir() + "/strait-bench-spawn";
-  return run_clients(name, clients, allocs, [&](int) {
+  return run_clients(name, clients, allocs, meter, [&](int) {
     auto spawner = std::make_shared<strait::bench::SpawnClient>(server, "/proc/self/ns/net");
-    return [&, spawner](int k, std::string& why, int64_t* rss_kb) {
+    return [&, spawner](int k, std::string& why, OpStats* st) {
       std::vector<std::string> env = {"CNI_COMMAND=ADD",
                                       "CNI_CONTAINERID=x" + std::to_string(k),
                                       "CNI_NETNS=/run/netns/unused",
@@ -274,7 +392,8 @@ Row through_exec(const std::string& binary, const json& ipam, int clients, int a
                                       "CNI_PATH=/nonexistent",
                                       "K8S_NODE_NAME=node-" + std::to_string(k % nodes)};
       auto r = spawner->run(binary, env, input);
-      *rss_kb = r.stats.maxrss_kb;
+      st->rss_kb = r.stats.maxrss_kb;
+      st->cpu_ms = r.cpu_ms();
       why = r.out + r.err;
       if (r.stats.exit_code != 0) return false;
       if (addresses) {
@@ -341,8 +460,10 @@ struct ExecSpec {
   std::string name;
   std::string binary;
   json ipam;
+  bool on_etcd = false;
 };
-std::vector<Row> exec_interleaved(const std::vector<ExecSpec>& specs, int allocs) {
+// etcd's share goes to the one spec on etcd (none when several are: it cannot be split).
+std::vector<Row> exec_interleaved(const std::vector<ExecSpec>& specs, int allocs, Meter& meter) {
   strait::bench::SpawnClient spawner(bench_dir() + "/strait-bench-spawn", "/proc/self/ns/net");
   std::vector<std::string> inputs;
   for (const auto& sp : specs) {
@@ -352,6 +473,8 @@ std::vector<Row> exec_interleaved(const std::vector<ExecSpec>& specs, int allocs
   }
   std::vector<std::vector<double>> lat(specs.size());
   std::vector<Row> rows(specs.size());
+  std::vector<double> cpu(specs.size());
+  Cost before = meter.now();
   for (int k = 0; k < allocs; ++k) {
     for (size_t i = 0; i < specs.size(); ++i) {
       std::vector<std::string> env = {"CNI_COMMAND=ADD",
@@ -366,10 +489,20 @@ std::vector<Row> exec_interleaved(const std::vector<ExecSpec>& specs, int allocs
         continue;
       }
       lat[i].push_back(r.ms());
+      cpu[i] += r.cpu_ms();
       rows[i].rss_kb = std::max(rows[i].rss_kb, r.stats.maxrss_kb);
     }
   }
+  Cost etcd = meter.now() - before;
+  auto etcd_specs =
+      std::count_if(specs.begin(), specs.end(), [](const auto& s) { return s.on_etcd; });
   for (size_t i = 0; i < specs.size(); ++i) {
+    Cost c;
+    if (specs[i].on_etcd && etcd_specs == 1) c = etcd;
+    if (!specs[i].on_etcd) c.etcd_cpu_ms = NAN;
+    if (specs[i].on_etcd && etcd_specs > 1) c.etcd_cpu_ms = NAN;
+    c.client_cpu_ms = cpu[i];
+    rows[i].cost = c;
     rows[i].name = specs[i].name + ", 1 client";
     rows[i].n = lat[i].size();
     rows[i].p50 = quantile(lat[i], 0.5);
@@ -435,6 +568,8 @@ int main(int argc, char** argv) {
   }
   std::printf("global-ipam-bench: etcd %s; load average at start: %s\n", endpoint.c_str(),
               loadavg().c_str());
+  // etcd's CPU time only for the etcd started here (another one's pid is not ours to know).
+  Meter meter(endpoint, own ? own->pid(0) : -1);
 
   if (probe_runs > 0) {
     print(client_probes(endpoint, probe_runs),
@@ -445,11 +580,15 @@ int main(int argc, char** argv) {
   std::vector<Row> exec_rows;
   char tmpl[] = "/tmp/strait-gipam-bench-file.XXXXXX";
   std::string file_dir = mkdtemp(tmpl);
+  // The node locks (and the block caches beside them) where the default nodeLockDir keeps
+  // them, on tmpfs (/run); the file store and host-local's dataDir on disk, as by default.
+  char run_tmpl[] = "/run/strait-gipam-bench-locks.XXXXXX";
+  std::string run_dir = mkdtemp(run_tmpl);
   auto on_etcd = [&](const std::string& tag) {
     return json{
         {"type", "global-ipam"},
         {"pools", {{{"name", "p"}, {"cidr", "10.64.0.0/12"}}}},
-        {"nodeLockDir", file_dir + "/locks-" + tag},
+        {"nodeLockDir", run_dir + "/locks-" + tag},
         {"store", {{"type", "etcd"}, {"endpoints", {endpoint}}, {"prefix", "/bench-exec-" + tag}}}};
   };
   auto on_file = [&](const std::string& tag) {
@@ -463,23 +602,27 @@ int main(int argc, char** argv) {
                 {"dataDir", file_dir + "/host-local-" + tag}};
   };
   if (exec_allocs > 0 && !bin_dir.empty()) {
-    std::vector<ExecSpec> specs = {{"global-ipam, etcd", bin_dir + "/global-ipam", on_etcd("1")},
-                                   {"global-ipam, file", bin_dir + "/global-ipam", on_file("1")},
-                                   {"host-local (ours)", bin_dir + "/host-local", local("1")}};
+    std::vector<ExecSpec> specs = {
+        {"global-ipam, etcd", bin_dir + "/global-ipam", on_etcd("1"), true},
+        {"global-ipam, file", bin_dir + "/global-ipam", on_file("1")},
+        {"host-local (ours)", bin_dir + "/host-local", local("1")}};
     if (!before_bin.empty()) {
-      specs.push_back({"global-ipam before, etcd", before_bin, on_etcd("before")});
+      specs.push_back({"global-ipam before, etcd", before_bin, on_etcd("before"), true});
     }
     if (access(reference_host_local.c_str(), X_OK) == 0) {
       specs.push_back({"host-local (reference)", reference_host_local, local("ref")});
     }
-    for (auto& r : exec_interleaved(specs, exec_allocs)) exec_rows.push_back(r);
-    exec_rows.push_back(
-        through_exec(bin_dir + "/global-ipam", on_etcd("8"), 8, exec_allocs, "global-ipam, etcd"));
-    exec_rows.push_back(
-        through_exec(bin_dir + "/global-ipam", on_file("8"), 8, exec_allocs, "global-ipam, file"));
+    for (auto& r : exec_interleaved(specs, exec_allocs, meter)) exec_rows.push_back(r);
+    exec_rows.push_back(through_exec(bin_dir + "/global-ipam", on_etcd("8"), 8, exec_allocs,
+                                     "global-ipam, etcd", meter));
+    Row file8 = through_exec(bin_dir + "/global-ipam", on_file("8"), 8, exec_allocs,
+                             "global-ipam, file", meter);
+    file8.cost->etcd_cpu_ms = NAN;
+    file8.cost->requests = file8.cost->writes = 0;
+    exec_rows.push_back(file8);
     std::vector<std::string> addresses;
     Row wide = through_exec(bin_dir + "/global-ipam", on_etcd("wide"), 32, wide_allocs,
-                            "global-ipam, etcd, 8 nodes", 8, &addresses);
+                            "global-ipam, etcd, 8 nodes", meter, 8, &addresses);
     wide.duplicates = duplicates_in(addresses);
     exec_rows.push_back(wide);
     print(exec_rows,
@@ -493,14 +636,13 @@ int main(int argc, char** argv) {
     fs::remove_all(file_dir, ec);
   }
 
-  char lock_tmpl[] = "/tmp/strait-gipam-bench-locks.XXXXXX";
-  std::string lock_dir = mkdtemp(lock_tmpl);
+  std::string lock_dir = run_dir + "/in-process";
   std::string client_lock_dir = no_lock ? "" : lock_dir;
   std::vector<Row> rows;
   for (int n : nodes) {
     for (int c : clients) {
       std::string prefix = "/bench-alloc-" + std::to_string(n) + "-" + std::to_string(c);
-      Row r = in_process(endpoint, prefix, n, c, allocs, client_lock_dir);
+      Row r = in_process(endpoint, prefix, n, c, allocs, client_lock_dir, meter);
       r.name = std::to_string(n) + " nodes, " + std::to_string(c) + " clients";
       rows.push_back(r);
       std::fprintf(stderr, "%s: %.0f/s\n", rows.back().name.c_str(), rows.back().per_sec);
@@ -509,7 +651,7 @@ int main(int argc, char** argv) {
   print(rows, "In-process allocations on etcd (BlockAllocator + EtcdStore per client thread)");
   {
     std::error_code ec;
-    fs::remove_all(lock_dir, ec);
+    fs::remove_all(run_dir, ec);
   }
 
   if (claim_count > 0) {

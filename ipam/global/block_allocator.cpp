@@ -148,7 +148,8 @@ void BlockAllocator::backoff(int attempt) {
 
 void BlockAllocator::write_with_intent(const Handle& handle, HandleState& state,
                                        const HandleEntry& entry, const std::string& block_key,
-                                       const Block& block, int64_t block_revision) {
+                                       const Block& block, int64_t block_revision,
+                                       const std::vector<KvStore::Write>& also) {
   HandleRecord rec = state.record.value_or(HandleRecord{});
   rec.node = options_.node;
   rec.entries.push_back(entry);
@@ -156,8 +157,10 @@ void BlockAllocator::write_with_intent(const Handle& handle, HandleState& state,
   // an intent the block does not confirm (harmless), never an allocation nobody can find.
   std::string rec_json = rec.to_json().dump();
   std::string block_json = block.to_json().dump();
-  auto revs = store_.put_all_if(
-      {{handle.key(), rec_json, state.revision}, {block_key, block_json, block_revision}});
+  std::vector<KvStore::Write> writes = {{handle.key(), rec_json, state.revision},
+                                        {block_key, block_json, block_revision}};
+  writes.insert(writes.end(), also.begin(), also.end());
+  auto revs = store_.put_all_if(writes);
   if (!revs) throw Conflict{};
   state.record = std::move(rec);
   state.revision = revs->front();
@@ -165,12 +168,29 @@ void BlockAllocator::write_with_intent(const Handle& handle, HandleState& state,
   if (block.affinity == options_.node) remember(block_key, block_json, (*revs)[1]);
 }
 
+std::optional<KvEntry> BlockAllocator::get_record(const std::string& key) {
+  if (auto it = prefetched_records_.find(key); it != prefetched_records_.end()) {
+    auto e = std::move(it->second);
+    prefetched_records_.erase(it);
+    return e;
+  }
+  return store_.get(key);
+}
+
+std::optional<KvStore::Write> BlockAllocator::node_record_write() {
+  std::string key = records::node_key(options_.node);
+  if (get_record(key)) return std::nullopt;
+  records::NodeRecord rec;
+  rec.name = options_.node;
+  return KvStore::Write{key, rec.to_json().dump(), 0};
+}
+
 void BlockAllocator::check_pool_record(const PoolConfig& pool) {
   if (pool_checked_[pool.name]) return;
   records::PoolRecord want{pool.cidr(), pool.layout.block_size()};
   std::string key = records::pool_key(pool.name);
   for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
-    auto e = store_.get(key);
+    auto e = get_record(key);
     std::optional<int64_t> written;
     if (!e) {
       // A pool new to the store must not overlap one another config put there.
@@ -210,11 +230,9 @@ void BlockAllocator::check_pool_record(const PoolConfig& pool) {
 }
 
 void BlockAllocator::ensure_node() {
-  std::string key = records::node_key(options_.node);
-  if (store_.get(key)) return;
-  records::NodeRecord rec;
-  rec.name = options_.node;
-  store_.put_if(key, rec.to_json().dump(), 0);  // lost to a concurrent create: fine
+  if (auto w = node_record_write()) {
+    store_.put_if(w->key, w->value, 0);  // lost to a concurrent create: fine
+  }
 }
 
 std::vector<std::pair<std::string, std::optional<BlockAllocator::Loaded>>>
@@ -257,6 +275,7 @@ BlockAllocator::affine_blocks(const PoolConfig& pool) {
   }
   std::vector<std::pair<std::string, std::optional<Loaded>>> out;
   for (size_t i = 0; i < entries.size(); ++i) {
+    index_revisions_[reads[i].key] = entries[i].revision;
     std::optional<Loaded> loaded;
     if (!blocks[i].empty()) loaded = decode_block(blocks[i].front());
     if (loaded && loaded->block.affinity != options_.node) {
@@ -306,7 +325,6 @@ std::optional<Assignment> BlockAllocator::claim(const Handle& handle, HandleStat
                                                 const PoolConfig& pool, const IpNet& cidr,
                                                 std::optional<uint32_t> ordinal) {
   check_pool_record(pool);
-  ensure_node();
   Block b;
   b.cidr = cidr;
   b.pool = pool.name;
@@ -314,12 +332,28 @@ std::optional<Assignment> BlockAllocator::claim(const Handle& handle, HandleStat
   auto usable = [&](const IpAddress& ip) { return pool.usable(ip); };
   auto ord = ordinal ? ordinal : b.find_free(usable);
   if (!ord) return std::nullopt;  // a block of unusable addresses only (a /32 at the gateway)
-  // The index entry first: a crash after it leaves an entry without a block, which this
-  // node's next allocation completes; the other order could leave a block nobody lists.
-  store_.put_if(records::affinity_key(options_.node, pool.name, cidr), "{}", 0);
+  std::string index = records::affinity_key(options_.node, pool.name, cidr);
+  std::string key = key_of(pool, cidr);
   IpAddress ip = b.address(*ord);
   uint64_t seq = b.assign(*ord, handle.id(), options_.node);
-  write_with_intent(handle, state, HandleEntry{pool.name, cidr, ip, seq}, key_of(pool, cidr), b, 0);
+  HandleEntry entry{pool.name, cidr, ip, seq};
+  if (store_.transactions()) {
+    // One txn: the handle, the block, its index entry (created, or the entry an interrupted
+    // claim left, as listed) and the node's record when it has none. A competing claim or a
+    // stale listing fails a comparison: Conflict, re-read.
+    std::vector<KvStore::Write> also = {{index, "{}", 0}};
+    if (auto it = index_revisions_.find(key); it != index_revisions_.end()) {
+      also[0].expected = it->second;
+    }
+    if (auto w = node_record_write()) also.push_back(std::move(*w));
+    write_with_intent(handle, state, entry, key, b, 0, also);
+  } else {
+    ensure_node();
+    // The index entry first: a crash after it leaves an entry without a block, which this
+    // node's next allocation completes; the other order could leave a block nobody lists.
+    store_.put_if(index, "{}", 0);
+    write_with_intent(handle, state, entry, key, b, 0);
+  }
   return Assignment{pool.name, cidr, ip, seq, options_.node, false, false};
 }
 
@@ -356,9 +390,16 @@ std::optional<IpNet> BlockAllocator::find_free_block(const PoolConfig& pool) {
   };
   if (n <= options_.list_threshold) return free_in(existing_keys(), n);
   // A large pool: a few single-key probes find a free block unless the pool is nearly full.
-  for (int k = 0; k < options_.probes; ++k) {
-    IpNet cidr = layout.block(layout.probe(hash, static_cast<cni::Uint128>(k)));
-    if (has_usable(pool, cidr) && !store_.get(key_of(pool, cidr))) return cidr;
+  // The node's own blocks (its index, as affine_blocks() just listed it) hold the first
+  // steps of its probe order: they are passed over without a read, else the m-th claim of a
+  // node would read its m-1 blocks again.
+  int probed = 0;
+  for (cni::Uint128 k = 0; k < n && probed < options_.probes; ++k) {
+    IpNet cidr = layout.block(layout.probe(hash, k));
+    std::string key = key_of(pool, cidr);
+    if (!has_usable(pool, cidr) || index_revisions_.count(key)) continue;
+    ++probed;
+    if (!store_.get(key)) return cidr;
   }
   // Nearly full: the probe order is a permutation, so a free block (if any) comes within
   // (existing blocks + the few all-unusable ones + 1) steps.
@@ -605,6 +646,15 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   if (options_.cache) {
     for (const auto& [key, e] : options_.cache->blocks()) reads.push_back({key});
   }
+  // The node's record and the pools' (a claim checks them): in the same etcd txn, where
+  // they cost next to nothing (a local store reads them when a claim needs them).
+  size_t records_at = reads.size();
+  if (store_.transactions()) {
+    reads.push_back({records::node_key(options_.node)});
+    for (const auto& p : pools_) {
+      if (p.selects(options_.node)) reads.push_back({records::pool_key(p.name)});
+    }
+  }
   // With transactions and a cache that predicts a block for every family, that round trip
   // is the write itself, and the reads come only when the prediction was wrong.
   std::vector<std::vector<KvEntry>> batch;
@@ -617,14 +667,14 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   if (batch.empty()) batch = store_.read_batch(reads);
   prefetched_.clear();
   prefetched_blocks_.clear();
+  prefetched_records_.clear();
+  index_revisions_.clear();
   for (size_t i = 1; i <= indexes; ++i) prefetched_[reads[i].key] = std::move(batch[i]);
-  for (size_t i = 1 + indexes; i < reads.size(); ++i) {
-    if (batch[i].empty()) {
-      prefetched_blocks_[reads[i].key] = std::nullopt;
-    } else {
-      prefetched_blocks_[reads[i].key] = std::move(batch[i].front());
-    }
-  }
+  auto first = [&](size_t i) {
+    return batch[i].empty() ? std::nullopt : std::optional<KvEntry>(std::move(batch[i].front()));
+  };
+  for (size_t i = 1 + indexes; i < records_at; ++i) prefetched_blocks_[reads[i].key] = first(i);
+  for (size_t i = records_at; i < reads.size(); ++i) prefetched_records_[reads[i].key] = first(i);
   HandleState state = batch[0].empty() ? HandleState{} : decode_handle(batch[0].front());
   std::vector<Assignment> held_now = verify(handle, state);
   if (state.record) {
@@ -648,6 +698,7 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
     ~ClearPrefetched() {
       a.prefetched_.clear();
       a.prefetched_blocks_.clear();
+      a.prefetched_records_.clear();
     }
   } clear_prefetched{*this};
   try {

@@ -172,10 +172,18 @@ class BlockAllocator {
   // Writes the handle record with `entry` appended (the intent) and `block`, both compared
   // with their revisions: one etcd txn, or intent then block on the file store. Throws
   // Conflict when either changed.
+  // `also` are written with them (a claim's index entry and node record on etcd), after them
+  // on a store without transactions.
   void write_with_intent(const records::Handle& handle, HandleState& state,
                          const records::HandleEntry& entry, const std::string& block_key,
-                         const Block& block, int64_t block_revision);
+                         const Block& block, int64_t block_revision,
+                         const std::vector<KvStore::Write>& also = {});
   void check_pool_record(const PoolConfig& pool);
+  // A pool or node record as the first batch of assign() read it (once), else from the store.
+  std::optional<KvEntry> get_record(const std::string& key);
+  // The write that creates this node's record (a claim's, on a store with transactions), or
+  // none when it exists.
+  std::optional<KvStore::Write> node_record_write();
 
   // The blocks this node owns in `pool` (stale index entries dropped), sorted.
   std::vector<std::pair<std::string, std::optional<Loaded>>> affine_blocks(const PoolConfig& pool);
@@ -204,6 +212,11 @@ class BlockAllocator {
   // Blocks read in the same batch (the cache's keys): key -> entry, nullopt when absent. Used
   // once (by load_block or affine_blocks), then dropped: our own writes make them stale.
   std::map<std::string, std::optional<KvEntry>> prefetched_blocks_;
+  // The pool and node records read in that batch (a claim needs them), likewise once.
+  std::map<std::string, std::optional<KvEntry>> prefetched_records_;
+  // Block key -> the revision of this node's index entry for it, as affine_blocks() last
+  // listed it (a claim completing an interrupted one compares it).
+  std::map<std::string, int64_t> index_revisions_;
   std::minstd_rand rng_;
 };
 

@@ -92,6 +92,9 @@ json EtcdStore::call(const std::string& path, const json& body) {
       // A dead member refuses at once; a hung one must not eat the whole budget.
       HttpResponse r =
           conn.post(path, payload, deadline, std::min(left, std::chrono::milliseconds(1000)));
+      ++traffic_.requests;
+      traffic_.bytes_sent += static_cast<int64_t>(payload.size());
+      traffic_.bytes_received += static_cast<int64_t>(r.body.size());
       if (r.status == 200) {
         try {
           return json::parse(r.body);

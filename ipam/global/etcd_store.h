@@ -78,6 +78,15 @@ class EtcdStore : public KvStore {
   // The endpoint that answered last (tests of failover).
   const std::string& current_endpoint() const { return options_.endpoints[current_]; }
 
+  // What this store has asked so far: requests answered and the JSON bodies' bytes (headers
+  // not counted). The bench's per-allocation figures; nothing in the product reads them.
+  struct Traffic {
+    int64_t requests = 0;
+    int64_t bytes_sent = 0;
+    int64_t bytes_received = 0;
+  };
+  const Traffic& traffic() const { return traffic_; }
+
  private:
   nlohmann::json call(const std::string& path, const nlohmann::json& body);
   nlohmann::json range_ops(const std::vector<Read>& reads) const;
@@ -91,6 +100,7 @@ class EtcdStore : public KvStore {
   EtcdOptions options_;
   std::vector<std::unique_ptr<HttpConnection>> connections_;  // one per endpoint
   size_t current_ = 0;
+  Traffic traffic_;
 };
 
 }  // namespace ipam

@@ -326,7 +326,7 @@ std::optional<int64_t> FileStore::put_if(const std::string& key, const std::stri
                                   root_ + "/" + kTmp + ")");
     }
   }
-  fsync_dir(parent_of(path));
+  // No fsync of the directory (see file_store.h, "Durability").
   return rev;
 }
 
@@ -340,7 +340,7 @@ bool FileStore::rename_into(const TmpFile& tmp, const std::string& key, const st
     struct stat st {};
     if (err == ENOENT && fstat(tmp.fd.get(), &st) == 0 && st.st_nlink == 0) return false;
     if (err != ENOENT || attempt == 10) throw os_error("rename into", path, err);
-    make_dirs(root_, parent_of(key), true);
+    make_dirs(root_, parent_of(key), false);  // no fsync: see file_store.h, "Durability"
   }
 }
 
@@ -350,7 +350,6 @@ bool FileStore::erase_if(const std::string& key, int64_t expected) {
   auto current = read(key, path);
   if (!current || current->revision != expected) return false;
   if (unlink(path.c_str()) != 0) throw os_error("remove", path);
-  fsync_dir(parent_of(path));
   // The lock file goes too (while locked: see lock()), and so do directories left empty
   // (handles/<network>/<containerID>/ would pile up otherwise). Best effort: a writer that
   // loses its directory to this makes it again.

@@ -22,12 +22,25 @@ namespace ipam {
 //
 // No global lock: a write locks its own key only, and readers take no lock at all (a
 // rename replaces a file atomically, so a reader sees the old or the new version, never a
-// mix). Crash-safe: a new version is written to a temporary file, fsync()ed, renamed over the
-// old one, and the directory fsync()ed; directories created on the way are fsync()ed into
-// their parents. A crash leaves the old or the new version, plus at worst a stray file in
-// .tmp/ or an empty directory. A writer keeps its temporary file flock()ed until it has
-// renamed it, so the next store opened on the directory removes exactly the files whose
-// writer died, and never a slow writer's.
+// mix). Crash-safe: a new version is written to a temporary file, fsync()ed, and renamed over
+// the old one. A crash leaves the old or the new version, plus at worst a stray file in .tmp/
+// or an empty directory. A writer keeps its temporary file flock()ed until it has renamed it,
+// so the next store opened on the directory removes exactly the files whose writer died, and
+// never a slow writer's.
+//
+// Durability: one fsync per write, of the new version's data before its rename, and none of
+// the directory after it (nor of the directories made for a new key: handles/<net>/<id>/).
+// A killed process loses nothing either way (the page cache survives it: the SIGKILL sweep's
+// case). The fsync is for a power loss and for NFS: without it a rename can reach the disk
+// (or the server, where other nodes see it) before the data, leaving an empty or short
+// record, which would fail every later ADD until repaired. The directory fsyncs only decide
+// whether the last few renames and unlinks survive a power loss, and a power loss kills
+// every container of the node with it: a key that comes back in its previous version is an
+// allocation or release of a container that is gone, i.e. an unconfirmed intent or a stale
+// allocation, which the allocator already treats as after a crash between its two writes
+// (DEL and GC release them). On ext4 and xfs the journal commits metadata in order, so the
+// next fsync persists every earlier rename anyway; an NFS server commits a rename before it
+// answers. Five fsyncs per ADD became two (docs/benchmarks.md).
 //
 // Revisions: max(previous + 1, CLOCK_REALTIME in ns). A key deleted and created again gets a
 // revision later than any it had, unless the clock went back by more than the time between

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,12 +30,14 @@
 #include "ipam/global/block_layout.h"
 #include "ipam/global/etcd_store.h"
 #include "ipam/global/file_store.h"
+#include "ipam/global/http_client.h"
 #include "ipam/global/records.h"
 #include "libcni/core/error.h"
 #include "libcni/core/fd.h"
 #include "libcni/process/invoke.h"
 #include "test/support/etcd_fixture.h"
 #include "test/support/harness.h"
+#include "test/support/loopback.h"
 
 namespace {
 
@@ -547,6 +550,102 @@ std::vector<std::tuple<std::string, int64_t, std::string>> snapshot(ipam::KvStor
   return out;
 }
 
+// An HTTP relay in front of one etcd member (threads of this test on 127.0.0.1): it forwards
+// each request and its answer, except that while hold_writes() is on it keeps every write
+// txn (a body with "request_put") unanswered and unsent, as a frozen member keeps a request
+// unread in its socket; release() then sends them to etcd, as that member does when it
+// wakes, after the client has given up. Requests arrive with Content-Length bodies (our
+// client); answers go back with Content-Length.
+class HoldingRelay {
+ public:
+  explicit HoldingRelay(std::string upstream) : upstream_(std::move(upstream)) {
+    auto l = strait::test::listen_loopback(16);
+    fd_ = std::move(l.fd);
+    port_ = l.port;
+    accepter_ = std::thread([this] {
+      for (;;) {
+        int c = accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (c < 0) return;
+        std::lock_guard lock(mu_);
+        conns_.emplace_back([this, c] { serve(cni::UniqueFd(c)); });
+      }
+    });
+  }
+  ~HoldingRelay() {
+    shutdown(fd_.get(), SHUT_RDWR);
+    accepter_.join();
+    for (auto& t : conns_) t.join();  // each ends when its client (an exited plugin) closed
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void hold_writes(bool on) { hold_ = on; }
+  size_t held() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
+  // Sends the held requests to etcd, in order; their answers.
+  std::vector<json> release() {
+    std::vector<std::pair<std::string, std::string>> held;
+    {
+      std::lock_guard lock(mu_);
+      held.swap(held_);
+    }
+    std::vector<json> out;
+    for (const auto& [path, body] : held) out.push_back(json::parse(forward(path, body).body));
+    return out;
+  }
+
+ private:
+  ipam::HttpResponse forward(const std::string& path, const std::string& body) {
+    ipam::HttpConnection up(ipam::HttpUrl::parse(upstream_), {});
+    return up.post(path, body, std::chrono::steady_clock::now() + std::chrono::seconds(10),
+                   std::chrono::seconds(1));
+  }
+  void serve(cni::UniqueFd fd) {
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      size_t end = in.find("\r\n\r\n");
+      size_t cl = in.find("Content-Length: ");
+      if (end != std::string::npos && cl != std::string::npos && cl < end) {
+        size_t n = std::stoul(in.substr(cl + 16));
+        if (in.size() >= end + 4 + n) {
+          std::string head = in.substr(0, end);
+          std::string body = in.substr(end + 4, n);
+          in.erase(0, end + 4 + n);
+          std::string path = head.substr(head.find(' ') + 1);
+          path = path.substr(0, path.find(' '));
+          if (hold_ && body.find("request_put") != std::string::npos) {
+            std::lock_guard lock(mu_);
+            held_.emplace_back(path, body);
+            continue;  // no answer: the client waits until it gives up
+          }
+          auto r = forward(path, body);
+          std::string answer = "HTTP/1.1 " + std::to_string(r.status) +
+                               " X\r\nContent-Type: application/json\r\nContent-Length: " +
+                               std::to_string(r.body.size()) + "\r\n\r\n" + r.body;
+          if (write(fd.get(), answer.data(), answer.size()) !=
+              static_cast<ssize_t>(answer.size())) {
+            return;
+          }
+          continue;
+        }
+      }
+      ssize_t got = read(fd.get(), buf, sizeof buf);
+      if (got <= 0) return;
+      in.append(buf, static_cast<size_t>(got));
+    }
+  }
+
+  std::string upstream_;
+  cni::UniqueFd fd_;
+  int port_ = 0;
+  std::atomic<bool> hold_{false};
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> held_;
+  std::thread accepter_;
+  std::vector<std::thread> conns_;
+};
+
 }  // namespace
 
 TEST_CASE("etcd store: compare-and-swap, prefixes, paged lists", "[global-ipam][etcd]") {
@@ -739,6 +838,66 @@ TEST_CASE("global-ipam: etcd unreachable gives code 11 within timeoutMs, nothing
   // And the cluster goes on.
   auto again = run_plugin(bin("global-ipam"), env_for("ADD", "c1", "node-a"), conf.dump());
   CHECK(again.exit_code == 0);
+}
+
+TEST_CASE(
+    "global-ipam: an ADD's write applied after the client answered code 11 is undone by "
+    "the runtime's DEL",
+    "[global-ipam][etcd]") {
+  // A frozen member that wakes applies the one write txn an ADD sent it before the client
+  // gave up (its first request, when the node's cache predicted the block). Accepted and
+  // documented (README, "etcd member frozen"): the address stays held by the failed ADD's
+  // handle, named by its record, until the DEL a runtime sends after a failed ADD (or GC).
+  // Here the relay holds the write and applies it after the answer, deterministically.
+  EtcdCluster etcd;
+  HoldingRelay relay(etcd.endpoint(0));
+  std::string network = unique_name("gnet", 40);
+  json store_conf = {{"type", "etcd"},
+                     {"endpoints", {relay.url()}},
+                     {"prefix", "/strait-test"},
+                     {"timeoutMs", 1000}};
+  json conf = ipam_conf(network, store_conf);
+  auto add = [&](const std::string& id) {
+    return run_plugin(bin("global-ipam"), env_for("ADD", id, "node-a"), conf.dump());
+  };
+  auto first = add("c0");  // claims the block; the node's cache now predicts it
+  REQUIRE(first.exit_code == 0);
+  std::string ip0 = json::parse(first.out)["ips"][0]["address"];
+  ipam::EtcdStore store(etcd.options());
+  auto before = snapshot(store);
+
+  relay.hold_writes(true);
+  auto failed = add("c1");
+  INFO(failed.out);
+  CHECK(failed.exit_code == 1);
+  CHECK(json::parse(failed.out)["code"] == 11);
+  REQUIRE(relay.held() >= 1);
+  CHECK(snapshot(store) == before);  // nothing committed while the client waited
+  relay.hold_writes(false);
+  // The member wakes: the write lands after the client answered.
+  auto answers = relay.release();
+  REQUIRE(answers[0].value("succeeded", false));
+  auto late = store_allocations(store);
+  std::string ip1;
+  for (const auto& [ip, a] : late) {
+    if (a.handle == network + "/c1/eth0") ip1 = ip;
+  }
+  REQUIRE_FALSE(ip1.empty());                             // held by the failed ADD's handle...
+  REQUIRE(store.get("handles/" + network + "/c1/eth0"));  // ...which its record names
+
+  // Meanwhile nobody else gets it: the cache's prediction is stale now and refused.
+  auto next = add("c2");
+  REQUIRE(next.exit_code == 0);
+  std::string ip2 = json::parse(next.out)["ips"][0]["address"];
+  CHECK(ip2 != ip0);
+  CHECK(ip2.substr(0, ip2.find('/')) != ip1);
+  // The runtime's DEL after the failed ADD releases it.
+  auto del = run_plugin(bin("global-ipam"), env_for("DEL", "c1", "node-a"), conf.dump());
+  CHECK(del.exit_code == 0);
+  auto after = store_allocations(store);
+  CHECK(after.size() == 2);
+  CHECK_FALSE(after.count(ip1));
+  CHECK_FALSE(store.get("handles/" + network + "/c1/eth0"));
 }
 
 TEST_CASE("global-ipam: etcd with TLS client certificates", "[global-ipam][etcd]") {

@@ -146,6 +146,8 @@ class EtcdCluster {
     m.pid = -1;
   }
   void freeze(size_t i) { kill(members_[i].pid, SIGSTOP); }
+  // Member i's process (-1 when stopped): the bench reads its CPU time.
+  pid_t pid(size_t i) const { return members_[i].pid; }
   void thaw(size_t i) { kill(members_[i].pid, SIGCONT); }
 
   // A store on these endpoints (client certificate files for a TLS cluster).

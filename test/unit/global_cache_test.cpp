@@ -69,6 +69,14 @@ Assignment add(BlockAllocator& a, const Handle& handle) {
   return got[0];
 }
 
+// Nodes n0..n3 (strictAffinity) with one address each: every block of w's /26 claimed.
+std::vector<BlockAllocator> fill_four(World& w, std::vector<Assignment>& held) {
+  std::vector<BlockAllocator> nodes;
+  for (int i = 0; i < 4; ++i) nodes.push_back(w.node("n" + std::to_string(i), nullptr, true));
+  for (int i = 0; i < 4; ++i) held.push_back(add(nodes[i], h(i)));
+  return nodes;
+}
+
 }  // namespace
 
 TEST_CASE("cache: an ADD and a DEL it predicts are one round trip each", "[global-ipam][cache]") {
@@ -161,10 +169,8 @@ TEST_CASE("cache: the file round-trips; a malformed one is an empty cache",
 TEST_CASE("empty blocks: released after their grace period, never while in use",
           "[global-ipam][cache]") {
   World w("10.0.0.0/26", 28);  // four blocks of 16
-  std::vector<BlockAllocator> nodes;
-  for (int i = 0; i < 4; ++i) nodes.push_back(w.node("n" + std::to_string(i), nullptr, true));
   std::vector<Assignment> held;
-  for (int i = 0; i < 4; ++i) held.push_back(add(nodes[i], h(i)));
+  auto nodes = fill_four(w, held);
   auto late = w.node("late", nullptr, true);
   auto exhausted = [&] {
     try {
@@ -223,5 +229,47 @@ TEST_CASE("empty blocks: released after their grace period, never while in use",
     o.now = [&] { return w.clock + 1000000; };
     BlockAllocator never(w.cfg.pools, w.store, o);
     CHECK_THROWS_AS(never.assign(h(60), {}), cni::Error);
+  }
+}
+
+TEST_CASE("STATUS: a block empty past its grace period is room, and STATUS writes nothing",
+          "[global-ipam][cache]") {
+  World w("10.0.0.0/26", 28);  // four blocks of 16
+  std::vector<Assignment> held;
+  auto nodes = fill_four(w, held);
+  // strictAffinity: no borrowing, so only a free or a reclaimable block is room for it.
+  auto late = w.node("late", nullptr, true);
+  auto status_code = [&] {
+    try {
+      late.check_available();
+      return 0;
+    } catch (const cni::Error& e) {
+      return e.code();
+    }
+  };
+  CHECK(status_code() == ipam::kErrNoAddress);  // every block claimed and in use
+  REQUIRE(nodes[0].release(h(0)).size() == 1);  // n0's block is empty from now on
+  auto snapshot = [&] {
+    std::map<std::string, std::pair<std::string, int64_t>> out;
+    for (const auto& e : w.store.list("")) out[e.key] = {e.value, e.revision};
+    return out;
+  };
+  w.clock += 599;
+  CHECK(status_code() == ipam::kErrNoAddress);  // within its grace period
+  w.clock += 1;
+  auto before = snapshot();
+  CHECK(status_code() == 0);    // reclaimable: the next ADD would get it
+  CHECK(snapshot() == before);  // nothing released by STATUS itself
+  CHECK(add(late, h(50)).block == held[0].block);
+  CHECK(status_code() == 0);  // its own block has room now
+  SECTION("a block emptied before blocks were stamped is not reclaimable yet") {
+    auto key = ipam::records::block_key("p", held[1].block);
+    REQUIRE(nodes[1].release(h(1)).size() == 1);
+    Block b = Block::from_json(json::parse(w.store.get(key)->value));
+    b.empty_since.reset();
+    REQUIRE(w.store.put_if(key, b.to_json().dump(), w.store.get(key)->revision));
+    auto other = w.node("other", nullptr, true);
+    w.clock += 100000;
+    CHECK_THROWS_AS(other.check_available(), cni::Error);
   }
 }

@@ -14,6 +14,7 @@
 
 #include "ipam/global/http_client.h"
 #include "libcni/core/fd.h"
+#include "test/support/loopback.h"
 
 using ipam::HttpConnection;
 using ipam::HttpError;
@@ -29,16 +30,9 @@ auto in(std::chrono::milliseconds d) { return std::chrono::steady_clock::now() +
 class Server {
  public:
   explicit Server(std::vector<std::function<void(int)>> script) : script_(std::move(script)) {
-    fd_.reset(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    REQUIRE(fd_);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    REQUIRE(bind(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-    REQUIRE(getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&a), &len) == 0);
-    REQUIRE(listen(fd_.get(), 8) == 0);
-    port_ = ntohs(a.sin_port);
+    auto l = strait::test::listen_loopback(8);
+    fd_ = std::move(l.fd);
+    port_ = l.port;
     thread_ = std::thread([this] {
       for (auto& serve : script_) {
         cni::UniqueFd c(accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC));
