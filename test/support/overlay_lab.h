@@ -1,11 +1,13 @@
 #pragma once
 
-// A multi-node overlay lab for the vxlan tests and benchmarks, in namespaces only: an underlay
-// netns with a bridge (192.0.2.1/24, TEST-NET-1), node netns attached to it by veth (eth0,
-// 192.0.2.<10+i>/24, default route via 192.0.2.1, which proxy ARP for the pods' link-local
-// gateway needs), pods in netns of their own attached from inside their node's netns through
-// cnitool, and global-ipam on a file store shared by the nodes or on etcd running in the
-// underlay netns. Everything is removed on destruction.
+// A multi-node overlay lab for the vxlan and ipip tests and benchmarks, in namespaces only: an
+// underlay netns with a bridge (192.0.2.1/24, TEST-NET-1), node netns attached to it by veth
+// (eth0, 192.0.2.<10+i>/24, default route via 192.0.2.1, which proxy ARP for the pods'
+// link-local gateway needs), optionally a second underlay subnet (a second bridge br1,
+// 198.51.100.1/24, TEST-NET-2, nodes 198.51.100.<10+i>) that the underlay netns routes to the
+// first (it is the router between them), pods in netns of their own attached from inside their
+// node's netns through cnitool, and global-ipam on a file store shared by the nodes or on etcd
+// running in the underlay netns. Everything is removed on destruction.
 
 #include <fstream>
 #include <memory>
@@ -29,7 +31,10 @@ struct OverlayLabOptions {
   int block_size_v6 = 126;
   int max_blocks_per_node = 1;  // a node whose block is full borrows
   int underlay_mtu = 1500;
-  std::string vxlan_extra;  // JSON members added to the vxlan plugin object (",\"vni\": 5")
+  std::string vxlan_extra;       // JSON members added to the plugin object (",\"vni\": 5")
+  std::string plugin = "vxlan";  // the overlay plugin's type and executable ("ipip")
+  // Nodes from this index on are on the second underlay subnet (-1: none is).
+  int second_subnet_from = -1;
 };
 
 struct LabPod {
@@ -48,6 +53,11 @@ class OverlayLab {
     underlay_->exec(
         "ip link add br0 type bridge && ip addr add 192.0.2.1/24 dev br0 && "
         "ip link set br0 up");
+    if (opt_.second_subnet_from >= 0) {
+      underlay_->exec(
+          "ip link add br1 type bridge && ip addr add 198.51.100.1/24 dev br1 && "
+          "ip link set br1 up && sysctl -qw net.ipv4.ip_forward=1");
+    }
     for (int i = 0; i < opt_.nodes; ++i) add_node();
     if (opt_.etcd) {
       etcd_ = std::make_unique<EtcdCluster>(1, nullptr, EtcdPlace{underlay_->name(), "192.0.2.1"});
@@ -59,7 +69,12 @@ class OverlayLab {
   const TempNetns& underlay() const { return *underlay_; }
   const TempNetns& node(int i) const { return *nodes_.at(i); }
   std::string node_name(int i) const { return "node" + std::to_string(i); }
-  std::string node_address(int i) const { return "192.0.2." + std::to_string(10 + i); }
+  bool second_subnet(int i) const {
+    return opt_.second_subnet_from >= 0 && i >= opt_.second_subnet_from;
+  }
+  std::string node_address(int i) const {
+    return (second_subnet(i) ? "198.51.100." : "192.0.2.") + std::to_string(10 + i);
+  }
   std::string conflist(int i) const {
     return dir_.path() + "/conf" + std::to_string(i) + "/net.conflist";
   }
@@ -77,17 +92,18 @@ class OverlayLab {
     sh_ok("ip -n " + ns->name() + " link add eth0 mtu " + std::to_string(opt_.underlay_mtu) +
           " type veth peer name " + peer + " netns " + underlay_->name());
     underlay_->exec("ip link set " + peer + " mtu " + std::to_string(opt_.underlay_mtu) +
-                    " master br0 up");
+                    " master " + (second_subnet(i) ? "br1" : "br0") + " up");
     ns->exec("ip addr add " + node_address(i) +
              "/24 dev eth0 && ip link set eth0 up && "
-             "ip route add default via 192.0.2.1");
+             "ip route add default via " +
+             (second_subnet(i) ? "198.51.100.1" : "192.0.2.1"));
     nodes_.push_back(std::move(ns));
     // Configs name the store, so the constructor writes the first ones once etcd runs.
     if (conf_ready_) write_conf(i);
     return i;
   }
 
-  // The conflist of node i: the vxlan plugin on global-ipam.
+  // The conflist of node i: the overlay plugin on global-ipam.
   nlohmann::json conf(int i) const {
     nlohmann::json store;
     if (etcd_) {
@@ -101,7 +117,7 @@ class OverlayLab {
       pools.push_back(
           {{"name", "v6"}, {"cidr", "fd00:244::/120"}, {"blockSize", opt_.block_size_v6}});
     }
-    nlohmann::json plugin = {{"type", "vxlan"},
+    nlohmann::json plugin = {{"type", opt_.plugin},
                              {"underlayInterface", "eth0"},
                              {"ipam",
                               {{"type", "global-ipam"},
@@ -156,9 +172,9 @@ class OverlayLab {
     if (r.exit_code != 0) throw std::runtime_error("cnitool del failed: " + r.out + r.err);
   }
 
-  // `vxlan sync --config <node i's conflist> <args>` inside node i's netns; its stderr.
+  // `<plugin> sync --config <node i's conflist> <args>` inside node i's netns; its stderr.
   std::string sync(int i, const std::string& args = "") const {
-    return nodes_.at(i)->exec(bin("vxlan") + " sync --config " + conflist(i) + " " + args +
+    return nodes_.at(i)->exec(bin(opt_.plugin) + " sync --config " + conflist(i) + " " + args +
                               " 2>&1");
   }
   void sync_all() const {
