@@ -9,7 +9,7 @@
 #include "overlay/pod_side.h"
 
 // The vxlan plugin: routed pods (overlay/pod_side.h) on a VXLAN overlay whose routes to other
-// nodes come from global-ipam's block table (`vxlan sync`, plugins/vxlan/sync.h). See
+// nodes come from global-ipam's block table (`vxlan sync`, overlay/sync_command.h). See
 // plugins/vxlan/README.md for keys, verbs and error codes.
 namespace vxlan {
 
