@@ -18,6 +18,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using strait::test::OverlayLab;
 using strait::test::OverlayLabOptions;
+using strait::test::plugin_env;
 using strait::test::PluginRun;
 using strait::test::sh;
 using strait::test::sh_ok;
@@ -48,6 +49,15 @@ std::string node_state(const OverlayLab& lab) {
          sh_ok("ip -n " + n + " -6 route show table all | grep -v 'table local' || true");
 }
 
+// bin/ipip run directly (not through cnitool) in node 0's netns with its plugin config.
+PluginRun exec_ipip(const OverlayLab& lab, cni::EnvMap env) {
+  json conf = lab.conf(0).at("plugins").at(0);
+  conf["cniVersion"] = "1.1.0";
+  conf["name"] = lab.network();
+  env["CNI_PATH"] = OverlayLab::bin_dir();
+  return strait::test::run_plugin(strait::test::bin("ipip"), env, conf.dump(), lab.node(0).name());
+}
+
 size_t store_files(const OverlayLab& lab) {
   if (!fs::exists(lab.store_path())) return 0;
   size_t n = 0;
@@ -73,21 +83,11 @@ TEST_CASE(
   CHECK(r.err.find("CONFIG_NET_IPIP") != std::string::npos);
   CHECK(r.err.find("lacks ipip support") != std::string::npos);
   // The plugin's own error JSON, through exec: code 50.
-  const json conf = lab.conf(0).at("plugins").at(0);
-  json plugin_conf = conf;
-  plugin_conf["cniVersion"] = "1.1.0";
-  plugin_conf["name"] = lab.network();
-  const std::string cmd = "ip netns exec " + lab.node(0).name() +
-                          " env CNI_COMMAND=ADD CNI_CONTAINERID=ipipc1 CNI_IFNAME=eth0 "
-                          "CNI_NETNS=" +
-                          pod.path() + " CNI_PATH=" + OverlayLab::bin_dir() + " " +
-                          strait::test::bin("ipip") + " <<'EOF'\n" + plugin_conf.dump() + "\nEOF";
-  std::string out;
-  CHECK(sh(cmd, &out) != 0);
-  INFO(out);
-  const json err = json::parse(out);
-  CHECK(err.at("code") == 50);
-  CHECK(err.at("msg").get<std::string>().find("CONFIG_NET_IPIP") != std::string::npos);
+  PluginRun direct = exec_ipip(lab, plugin_env("ADD", "ipipc1", pod.path(), "eth0"));
+  INFO(direct.out << direct.err);
+  CHECK(direct.exit_code == 1);
+  CHECK(direct.json().at("code") == 50);
+  CHECK(direct.json().at("msg").get<std::string>().find("CONFIG_NET_IPIP") != std::string::npos);
 
   // Nothing: no tunl0, no probe link, no veth, no route, no lease, no node record, no lock.
   CHECK(node_state(lab) == before);
@@ -106,25 +106,12 @@ TEST_CASE("ipip: without kernel ipip support STATUS reports code 50 naming CONFI
   OverlayLab lab(ipip_node(",\"ipipMode\": \"crossSubnet\""));
   require_no_ipip(lab);
   const std::string before = node_state(lab);
-  json plugin_conf = lab.conf(0).at("plugins").at(0);
-  plugin_conf["cniVersion"] = "1.1.0";
-  plugin_conf["name"] = lab.network();
-  std::string out;
-  const int rc = sh("ip netns exec " + lab.node(0).name() +
-                        " env CNI_COMMAND=STATUS CNI_PATH=" + OverlayLab::bin_dir() + " " +
-                        strait::test::bin("ipip") + " <<'EOF'\n" + plugin_conf.dump() + "\nEOF",
-                    &out);
-  INFO(out);
-  CHECK(rc != 0);
-  const json err = json::parse(out);
-  CHECK(err.at("code") == 50);
-  CHECK(err.at("msg").get<std::string>().find("CONFIG_NET_IPIP") != std::string::npos);
+  PluginRun status = exec_ipip(lab, plugin_env("STATUS", "", "", ""));
+  INFO(status.out << status.err);
+  CHECK(status.exit_code == 1);
+  CHECK(status.json().at("code") == 50);
+  CHECK(status.json().at("msg").get<std::string>().find("CONFIG_NET_IPIP") != std::string::npos);
   CHECK(node_state(lab) == before);
-  // cnitool's STATUS says the same.
-  PluginRun s = lab.cnitool(0, "status", "");
-  INFO(s.out << s.err);
-  CHECK(s.exit_code != 0);
-  CHECK(s.err.find("CONFIG_NET_IPIP") != std::string::npos);
 }
 
 TEST_CASE("ipip: bad keys are code 7 naming the key, before the kernel is asked",
