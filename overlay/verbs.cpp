@@ -209,4 +209,13 @@ cni::Plugin make_plugin(const OverlayPlugin& p) {
   return out;
 }
 
+SyncPlugin make_sync_plugin(const OverlayPlugin& p, std::string description) {
+  return {p.kind, std::move(description), [&p](const cni::NetConf& conf, const cni::EnvMap& env) {
+            std::shared_ptr<const PluginConfig> parsed = p.parse(conf, env);
+            TunnelFactory make = [parsed](const Underlay& u) { return parsed->tunnel(u); };
+            return SyncSetup{std::shared_ptr<const OverlayConfig>(parsed, &parsed->overlay()),
+                             p.overhead, std::move(make)};
+          }};
+}
+
 }  // namespace overlay

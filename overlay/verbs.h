@@ -14,6 +14,7 @@
 #include "libcni/protocol/skel.h"
 #include "overlay/config.h"
 #include "overlay/pod_side.h"
+#include "overlay/sync_command.h"
 #include "overlay/tunnel.h"
 
 // The CNI verbs of an overlay plugin (vxlan, ipip), the same for every tunnel: what differs
@@ -72,5 +73,9 @@ void cmd_gc(const OverlayPlugin& p, const cni::CmdArgs& args,
 
 // The skel plugin of `p` (its verbs above). `p` must outlive it.
 cni::Plugin make_plugin(const OverlayPlugin& p);
+
+// The route agent command's hook (overlay/sync_command.h) for `p`, from the same parse: the
+// agent runs the config and tunnel the verbs do. `p` must outlive it.
+SyncPlugin make_sync_plugin(const OverlayPlugin& p, std::string description);
 
 }  // namespace overlay
