@@ -37,7 +37,7 @@ struct OverlayLabOptions {
   int block_size_v6 = 126;
   int max_blocks_per_node = 1;  // a node whose block is full borrows
   int underlay_mtu = 1500;
-  std::string vxlan_extra;   // JSON members added to the vxlan plugin object (",\"vni\": 5")
+  std::string vxlan_extra;  // JSON members added to the vxlan plugin object (",\"vni\": 5")
   std::string pool_v4 = "10.244.0.0/24";
   int store_timeout_ms = 0;  // the store's timeoutMs (0: global-ipam's default)
 };
