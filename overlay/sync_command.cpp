@@ -16,13 +16,19 @@ int sync_main(const SyncPlugin& plugin, const std::vector<std::string>& args,
   app.require_subcommand(1);
   std::string config_file;
   double interval = 0;
+  bool watch = false;
   std::string level = "info";
   auto* sync = app.add_subcommand("sync", "Reconcile this node's kernel with the block table");
   sync->add_option("--config", config_file,
                    "The network's .conflist (its " + plugin.name + " plugin)")
       ->required();
+  sync->add_flag("--watch", watch,
+                 "Follow the store (etcd's watch, inotify on the file store) and run a pass "
+                 "soon after each change, until SIGTERM; a full pass still runs every "
+                 "--interval (default 30 s)");
   sync->add_option("--interval", interval,
-                   "Run a pass every S seconds until SIGTERM (default: one pass)")
+                   "Run a pass every S seconds until SIGTERM (default: one pass, or with "
+                   "--watch 30)")
       ->check(CLI::Range(0.1, 86400.0));
   sync->add_option("--log-level", level, "error, warning, info, debug")->capture_default_str();
 
@@ -42,7 +48,8 @@ int sync_main(const SyncPlugin& plugin, const std::vector<std::string>& args,
     auto store = ipam::open_global_store(setup.config->ipam.store);
     Agent agent(*setup.config, setup.overhead, setup.make_tunnel, *store, log);
     AgentOptions options;
-    options.once = interval == 0;
+    options.once = interval == 0 && !watch;
+    options.watch = watch;
     if (interval > 0) {
       options.interval = std::chrono::milliseconds(static_cast<int64_t>(interval * 1000));
     }

@@ -9,15 +9,23 @@
 // node's netns through cnitool, and global-ipam on a file store shared by the nodes or on etcd
 // running in the underlay netns. Everything is removed on destruction.
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "libcni/core/fd.h"
 #include "test/support/etcd_fixture.h"
 #include "test/support/harness.h"
 
@@ -35,6 +43,71 @@ struct OverlayLabOptions {
   std::string plugin = "vxlan";  // the overlay plugin's type and executable ("ipip")
   // Nodes from this index on are on the second underlay subnet (-1: none is).
   int second_subnet_from = -1;
+  std::string pool_v4 = "10.244.0.0/24";
+  int store_timeout_ms = 0;  // the store's timeoutMs (0: global-ipam's default)
+};
+
+// Polls `done` every 20 ms until it holds or `timeout` passed: whether it came true (a
+// readiness wait with a deadline, not an assertion on time).
+inline bool eventually(const std::function<bool()>& done,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+// A route agent running in the background (`vxlan sync ... --watch`, `ipip sync ...`) inside a
+// node's netns, its stderr in a file. stop() signals it and returns its exit status; the destructor
+// SIGKILLs one still running.
+class LabAgent {
+ public:
+  LabAgent(const TempNetns& netns, std::vector<std::string> args, std::string log)
+      : log_(std::move(log)) {
+    const cni::UniqueFd ns(open(netns.path().c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) throw std::runtime_error("cannot open " + netns.path());
+    pid_ = spawn_background(
+        Background{std::move(args), std::nullopt, "/dev/null", log_, false, ns.get()});
+  }
+  ~LabAgent() {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  LabAgent(const LabAgent&) = delete;
+  LabAgent& operator=(const LabAgent&) = delete;
+
+  std::string log() const { return read_file(log_); }
+  // How often `text` appears in the log so far.
+  size_t count(const std::string& text) const {
+    const std::string l = log();
+    size_t n = 0;
+    for (size_t at = l.find(text); at != std::string::npos; at = l.find(text, at + 1)) ++n;
+    return n;
+  }
+  // Sends `sig` and waits up to `timeout` for the exit: its exit code, -1 when it did not
+  // exit in time (it is then killed), 128 + n when a signal n ended it.
+  int stop(int sig = SIGTERM, std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int status = 0;
+    const bool done = eventually([&] { return waitpid(pid_, &status, WNOHANG) == pid_; }, timeout);
+    if (!done) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+      return -1;
+    }
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
 };
 
 struct LabPod {
@@ -111,8 +184,9 @@ class OverlayLab {
     } else {
       store = {{"type", "file"}, {"path", store_path()}};
     }
+    if (opt_.store_timeout_ms > 0) store["timeoutMs"] = opt_.store_timeout_ms;
     nlohmann::json pools = nlohmann::json::array(
-        {{{"name", "v4"}, {"cidr", "10.244.0.0/24"}, {"blockSize", opt_.block_size_v4}}});
+        {{{"name", "v4"}, {"cidr", opt_.pool_v4}, {"blockSize", opt_.block_size_v4}}});
     if (opt_.dual_stack) {
       pools.push_back(
           {{"name", "v6"}, {"cidr", "fd00:244::/120"}, {"blockSize", opt_.block_size_v6}});
@@ -180,6 +254,13 @@ class OverlayLab {
   void sync_all() const {
     for (int i = 0; i < size(); ++i) sync(i);
   }
+  // `<plugin> sync --config <node i's conflist> <args>` in the background in node i's netns.
+  std::unique_ptr<LabAgent> start_agent(int i, std::vector<std::string> args) const {
+    args.insert(args.begin(), {bin(opt_.plugin), "sync", "--config", conflist(i)});
+    return std::make_unique<LabAgent>(*nodes_.at(i), std::move(args),
+                                      dir_.path() + "/" + unique_name("agent", 30) + ".log");
+  }
+  EtcdCluster& etcd_cluster() const { return *etcd_; }
 
   static std::string bin_dir() {
     std::string b = bin("vxlan");
