@@ -16,6 +16,7 @@
 #include "libcni/core/fd.h"
 #include "libcni/kernel/netlink.h"
 #include "libcni/protocol/version.h"
+#include "overlay/cluster.h"
 #include "overlay/node_side.h"
 
 namespace overlay {
@@ -59,6 +60,60 @@ class StopSignals {
   sigset_t old_{};
   cni::UniqueFd fd_;
 };
+
+enum class Wake { kStop, kChange, kTimer, kFailed };
+
+// How often a wait on the store watch looks for a stop signal (the watch has no descriptor to
+// poll beside the signalfd).
+constexpr std::chrono::milliseconds kStopCheck{100};
+
+std::string event_name(ipam::KvWatch::Event e) {
+  return e == ipam::KvWatch::Event::kResync ? "watch re-established, re-reading the store"
+                                            : "the block table or the node records changed";
+}
+
+// Waits on `watch` up to `timeout` for a change, then until the store has been quiet for
+// kDebounce (at most kMaxDebounce), logging what came; kFailed when the watch threw (logged:
+// the store is unreachable; the watch re-establishes itself on a later wait()).
+Wake wait_for_change(ipam::KvWatch& watch, StopSignals& stop, std::chrono::milliseconds timeout,
+                     cni::Logger& log) {
+  using Clock = std::chrono::steady_clock;
+  using ipam::KvWatch;
+  const auto now = [] { return Clock::now(); };
+  auto deadline = now() + timeout;
+  std::optional<Clock::time_point> first;  // of the burst
+  int events = 0;
+  for (;;) {
+    if (stop.pending()) return Wake::kStop;
+    const auto t = now();
+    if (first && t >= *first + kMaxDebounce) break;
+    if (!first && t >= deadline) return Wake::kTimer;
+    auto slice = first ? kDebounce
+                       : std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::min(deadline - t, Clock::duration(kStopCheck)));
+    KvWatch::Event e;
+    try {
+      e = watch.wait(std::max(slice, std::chrono::milliseconds(0)));
+    } catch (const cni::Error& ex) {
+      log.error("watch failed: " + ex.msg() + "; the kernel keeps its routes");
+      return Wake::kFailed;
+    } catch (const std::exception& ex) {
+      log.error(std::string("watch failed: ") + ex.what() + "; the kernel keeps its routes");
+      return Wake::kFailed;
+    }
+    if (e == KvWatch::Event::kChanged || e == KvWatch::Event::kResync) {
+      if (!first || e == KvWatch::Event::kResync) log.info(event_name(e));
+      if (!first) first = now();
+      ++events;
+    } else if (e == KvWatch::Event::kInterrupted) {
+      return Wake::kStop;
+    } else if (first) {
+      break;  // quiet for kDebounce
+    }
+  }
+  if (events > 1) log.debug(std::to_string(events) + " wake-ups coalesced into one pass");
+  return Wake::kChange;
+}
 
 }  // namespace
 
@@ -106,8 +161,24 @@ ReconcileReport Agent::pass() {
 int Agent::run(const AgentOptions& options) {
   StopSignals stop;
   std::chrono::milliseconds backoff{0};
+  const auto fail = [&backoff] {
+    backoff = backoff.count() == 0 ? kFirstBackoff : std::min(backoff * 2, kMaxBackoff);
+  };
   std::string last_unreachable;
+  std::unique_ptr<ipam::KvWatch> watch;
   for (;;) {
+    // The watch is made before the pass that reads the store: nothing written after the read
+    // goes unseen.
+    if (options.watch && !options.once && !watch) {
+      try {
+        watch = store_.watch(cluster_prefixes(cfg_.ipam.pools));
+        log_.info("watching " + store_.describe());
+      } catch (const cni::Error& e) {
+        log_.error("cannot watch the store: " + e.msg() + "; retrying");
+      } catch (const std::exception& e) {
+        log_.error(std::string("cannot watch the store: ") + e.what() + "; retrying");
+      }
+    }
     bool ok = false;
     try {
       const ReconcileReport report = pass();
@@ -129,17 +200,27 @@ int Agent::run(const AgentOptions& options) {
       log_.error(std::string("sync failed: ") + e.what() + "; the kernel keeps its routes");
     }
     if (options.once) return ok ? 0 : 1;
-    if (ok) {
-      backoff = std::chrono::milliseconds(0);
-    } else {
-      backoff = backoff.count() == 0 ? kFirstBackoff : std::min(backoff * 2, kMaxBackoff);
+    if (!ok || (options.watch && !watch)) {
+      fail();
+      if (stop.wait(backoff)) break;
+      continue;
     }
-    const auto wait = ok ? options.interval : backoff;
-    if (stop.wait(wait)) {
-      log_.info("stopping on a signal");
-      return 0;
+    if (!watch) {
+      backoff = std::chrono::milliseconds(0);
+      if (stop.wait(options.interval)) break;
+      continue;
+    }
+    const Wake w = wait_for_change(*watch, stop, options.interval, log_);
+    if (w == Wake::kStop) break;
+    if (w == Wake::kFailed) {
+      fail();
+      if (stop.wait(backoff)) break;
+    } else {
+      backoff = std::chrono::milliseconds(0);
     }
   }
+  log_.info("stopping on a signal");
+  return 0;
 }
 
 }  // namespace overlay

@@ -11,9 +11,14 @@
 #include "overlay/reconcile.h"
 #include "overlay/tunnel.h"
 
-// The route agent of an overlay (`vxlan sync`, later `ipip sync`): passes of NodeSide::ensure
-// plus reconcile(), once or every `interval`. (Following the store's changes, --watch, waits
-// for the store watch of ipam/global/store.h; a watch event would start a pass early.)
+// The route agent of an overlay (`vxlan sync`, `ipip sync`: overlay/sync_command.h): passes of
+// NodeSide::ensure plus reconcile(), once or every `interval`, and with `watch` also soon after
+// each change under cluster_prefixes() (ipam::KvWatch: etcd's watch, inotify on the file
+// store). A burst of changes is coalesced: the pass waits until the store has been quiet for
+// kDebounce (at most kMaxDebounce after the first change), so 50 writes make one or two passes;
+// the periodic pass stays as the safety net. A watch that fails (the store unreachable) is
+// logged and waited on again after the backoff; the store watch re-establishes itself and
+// answers kResync, which starts a full pass: a change made meanwhile is applied then.
 //
 // A pass re-reads the underlay (it may change), makes sure of the node side (drift repair: a
 // device deleted or changed by hand is made again), reads the block table and node records,
@@ -25,9 +30,13 @@ namespace overlay {
 
 struct AgentOptions {
   bool once = true;
-  // Between passes when not `once`.
+  // Between passes when not `once` (with `watch`: the longest time between passes).
   std::chrono::milliseconds interval{std::chrono::seconds(30)};
+  bool watch = false;  // not `once`: follow the store
 };
+
+inline constexpr std::chrono::milliseconds kDebounce{100};
+inline constexpr std::chrono::milliseconds kMaxDebounce{1000};
 
 using TunnelFactory = std::function<std::unique_ptr<Tunnel>(const Underlay&)>;
 

@@ -106,6 +106,10 @@ Underlay resolve_underlay(cni::NlSocket& sock, const OverlayConfig& cfg, const O
     u.local = v4 ? *v4 : *v6;
   }
 
+  for (const auto& a : addrs) {
+    if (a.address.ip == u.local) u.local_prefix = a.address.prefix;
+  }
+
   const int over = u.local.is_v4() ? overhead.v4 : overhead.v6;
   const int most = u.link.mtu - over;
   if (cfg.mtu > most) {

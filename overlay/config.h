@@ -38,7 +38,8 @@ OverlayConfig parse_overlay_config(const cni::NetConf& conf, const cni::EnvMap& 
 struct Underlay {
   cni::LinkInfo link;
   cni::IpAddress local;
-  int tunnel_mtu = 0;  // `mtu`, or the underlay's MTU less the overhead
+  int local_prefix = 0;  // of `local` on the underlay: its subnet (ipip's crossSubnet)
+  int tunnel_mtu = 0;    // `mtu`, or the underlay's MTU less the overhead
 };
 
 // The encapsulation overhead of a tunnel over an IPv4 and over an IPv6 underlay.

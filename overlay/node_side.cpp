@@ -153,6 +153,18 @@ void NodeSide::undo(cni::NlSocket& sock, const NodeState& state) {
   if (state.allocated_tunnel) {
     ipam::BlockAllocator alloc(cfg_.ipam.pools, store_, allocator_options(cfg_));
     alloc.release(tunnel_handle(tunnel_.kind(), cfg_.ipam.node_name, tunnel_.device()));
+    // A device this ADD did not make (ipip's tunl0, which the module owns) stays: the
+    // released addresses must not, or a pod could get one the device still holds.
+    if (!state.created_device) {
+      const auto have = cni::list_addresses(sock, state.device.index);
+      for (const auto& ip : {state.self.tunnel_v4, state.self.tunnel_v6}) {
+        if (!ip) continue;
+        const cni::IpNet net{*ip, ip->bits()};
+        if (std::find(have.begin(), have.end(), net) != have.end()) {
+          cni::delete_address(sock, state.device.index, net);
+        }
+      }
+    }
   }
   if (state.created_device) cni::delete_link_if_exists(sock, tunnel_.device());
 }

@@ -39,6 +39,10 @@ class Tunnel {
   // Whether remote nodes route through addresses on this node's device (vxlan: the onlink
   // next hop that its neighbour entry resolves). NodeSide then allocates them from the pools.
   virtual bool needs_tunnel_addresses() const = 0;
+  // Before an ADD or STATUS changes anything: throws cni::Error{kErrNotAvailable} when this
+  // kernel cannot make the device at all (ipip: no CONFIG_NET_IPIP), so a failed ADD has
+  // nothing to undo. Changes nothing.
+  virtual void require_support(cni::NlSocket&) {}
 
   // The device as the config wants it, made or repaired when it is missing, down or differs
   // (counting writes); `created` says whether it was made now. Returns it as the kernel has it.

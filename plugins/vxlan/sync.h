@@ -5,11 +5,12 @@
 #include <vector>
 
 #include "libcni/protocol/env.h"
+#include "overlay/sync_command.h"
 
-// `vxlan sync --config <conflist> [--interval S] [--log-level L]`: the route agent
-// (overlay/agent.h) with the vxlan tunnel. Without --interval it makes one pass. (--watch
-// comes with the store watch, see plugins/vxlan/README.md.)
+// `vxlan sync`: the shared route agent command (overlay/sync_command.h) with the vxlan tunnel.
 namespace vxlan {
+
+overlay::SyncPlugin sync_plugin();
 
 int sync_main(const std::vector<std::string>& args, const cni::EnvMap& env, std::ostream& out,
               std::ostream& err);

@@ -145,8 +145,9 @@ struct World {
       : ipam(std::move(setup)), conf_type(std::move(type)) {
     sh_ok("ip -n " + host.name() + " link add mst0 type veth peer name gw0");
     sh_ok("ip -n " + host.name() + " link set mst0 up");
-    // vxlan's underlay.
-    if (conf_type == "vxlan") sh_ok("ip -n " + host.name() + " addr add 198.51.100.1/24 dev mst0");
+    // vxlan's and ipip's underlay.
+    if (conf_type == "vxlan" || conf_type == "ipip")
+      sh_ok("ip -n " + host.name() + " addr add 198.51.100.1/24 dev mst0");
   }
 
   bool global() const { return ipam.type == "global-ipam"; }
@@ -179,10 +180,10 @@ struct World {
                    {"ranges", json::array({json::array({range})})},
                    {"routes", json::array({{{"dst", "0.0.0.0/0"}}})}};
     }
-    if (conf_type == "vxlan") {
+    if (conf_type == "vxlan" || conf_type == "ipip") {
       return {{"cniVersion", "1.1.0"},
               {"name", network},
-              {"type", "vxlan"},
+              {"type", conf_type},
               {"underlayInterface", "mst0"},
               {"ipam", ipam_conf}};
     }
@@ -365,15 +366,16 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-// Number of `syscall` calls one ADD of `t` makes (traced the same way, nothing injected).
+// Number of `syscall` calls one ADD of `t` makes (traced the same way, nothing injected),
+// which exits with `exit_code`.
 int count_calls(const World& w, const FaultTarget& t, const std::string& syscall,
-                const std::string& netns, const std::string& cid) {
+                const std::string& netns, const std::string& cid, int exit_code = 0) {
   TempDir out{"strait-strace"};
   std::string log = out.path() + "/log";
   cni::ExecResult r =
       cni::spawn(traced_argv(w, t, syscall, log, {}), traced_env(cid, netns), w.conf().dump());
   INFO(r.out << r.err);
-  REQUIRE(r.exit_code == 0);
+  REQUIRE(r.exit_code == exit_code);
   std::ifstream in(log);
   // strace counts `when=` per tracee (thread or process), so with -f the k-th call is the
   // first tracee's to make its k-th call, and k runs up to the most calls of one tracee. With
@@ -492,6 +494,50 @@ void sweep(const FaultTarget& t) {
             << child_kills << " hit the IPAM child");
   CHECK(missed * 10 <= kills);
   if (t.follow) CHECK(child_kills > 0);
+}
+
+// ipip on this machine's kernel, which has no ipip: its ADD fails with code 50 before it opens
+// the store or changes a link (overlay::Tunnel::require_support), so the kill points are the
+// calls of that path (config, netns, the underlay lookup, the probe). Killed at each, it
+// leaves nothing: no link, no store, no lock directory; DEL succeeds. (On a kernel with ipip
+// its ADD is vxlan's shared path with tunl0 for the device; the VM phase runs it end to end.)
+TEST_CASE(
+    "fault injection: ipip without kernel ipip, SIGKILL at every call of its ADD, leaves "
+    "nothing",
+    "[fault][sweep]") {
+  const FaultTarget t{"ipip", {"global-ipam", 28, false}, true, 50, {}, false, "ipip"};
+  World w(t.ipam, t.conf_type);
+  const std::set<std::string> host_links = w.host.links();
+  int kills = 0;
+  for (const std::string syscall : {"sendmsg", "recvmsg", "socket", "setns", "openat"}) {
+    int total;
+    {
+      TempNetns pod{"fic"};
+      total = count_calls(w, t, syscall, pod.path(), unique_name("count", 40), 1);
+    }
+    WARN("ipip: " << syscall << " x" << total);
+    for (int k = 1; k <= total; ++k) {
+      INFO("ipip: SIGKILL on entry to " << syscall << " #" << k << " of " << total);
+      TempNetns pod{"fip"};
+      const std::string cid = unique_name("killed", 40);
+      // global-ipam's DEL (below) takes the node lock, so the directory is there after the
+      // first round: the ADD must not be what makes it.
+      const bool locks_before = fs::exists(w.data.path() + "/locks");
+      cni::ExecResult killed = add_killed_at(w, t, syscall, k, pod.path(), cid);
+      INFO("killed ADD: " << killed.out << killed.err);
+      CHECK((killed.exit_code == 137 || (kSanitized && killed.exit_code == 1)));
+      ++kills;
+      CHECK(w.host.links() == host_links);
+      CHECK(pod.links() == std::set<std::string>{"lo"});
+      CHECK(w.made_nothing());
+      CHECK(fs::exists(w.data.path() + "/locks") == locks_before);
+      PluginRun del = w.run(t.executable, "DEL", pod.path(), cid, w.conf());
+      INFO("DEL: " << del.out << del.err);
+      CHECK(del.exit_code == 0);
+      CHECK(w.made_nothing());
+    }
+  }
+  CHECK(kills >= 20);
 }
 
 // Each kTargets row is a test case of its own, named after the row, so that ctest (which

@@ -114,6 +114,7 @@ struct Node {
       c["device"] = "stvx" + subnet_prefix.substr(subnet_prefix.rfind('.') + 1);
       c["vni"] = std::stoi(subnet_prefix.substr(subnet_prefix.rfind('.') + 1));
     }
+    if (t.executable == "ipip") c["underlayInterface"] = "mst0";  // one tunl0 per node
     return c;
   }
 
@@ -279,6 +280,42 @@ TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL fro
       CHECK(node.held().empty());
     }
   }
+}
+
+// ipip on this machine's kernel, which has no ipip: multus delegates net1 and net2, each ADD
+// fails with code 50 naming CONFIG_NET_IPIP and leaves nothing, and multus' DEL from its cache
+// (reverse order, CNI_NETNS empty, then naming the pod, twice) succeeds. Pods on a kernel with
+// ipip: test/vm/ipip_plugin_test.cpp.
+TEST_CASE("multus-style delegation: ipip without kernel ipip fails cleanly, DEL succeeds",
+          "[multus]") {
+  const Target t{"ipip + global-ipam", "ipip", "global-ipam", true, true};
+  Node node;
+  TempNetns pod{"mup"};
+  const std::string cid = unique_name("multus", 40);
+  std::vector<std::pair<std::string, std::string>> cached;  // ifname, config bytes
+  const std::string args = k8s_args(cid, "IP=198.51.100.41");
+  for (const auto& [ifname, prefix] : {std::pair{"net1", "198.51.100"}, {"net2", "203.0.113"}}) {
+    const std::string conf = node.nad(t, unique_name("munet", 40), prefix, "02:00:00:4d:00:01",
+                                      std::string(prefix) + ".41")
+                                 .dump();
+    PluginRun r = node.call(t, "ADD", pod.path(), cid, ifname, args, conf);
+    INFO(ifname << " ADD: " << r.out << r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.json().value("code", 0) == 50);
+    CHECK(r.json().value("msg", "").find("CONFIG_NET_IPIP") != std::string::npos);
+    cached.emplace_back(ifname, conf);
+  }
+  CHECK(node.held().empty());
+  CHECK(pod.links() == std::set<std::string>{"lo"});
+  CHECK_FALSE(fs::exists(node.data.path() + "/store"));
+  for (const std::string& netns : {std::string(), pod.path(), pod.path()}) {
+    for (auto a = cached.rbegin(); a != cached.rend(); ++a) {
+      PluginRun d = node.call(t, "DEL", netns, cid, a->first, args, a->second);
+      INFO(a->first << " DEL (netns \"" << netns << "\"): " << d.out << d.err);
+      CHECK(d.exit_code == 0);
+    }
+  }
+  CHECK(node.held().empty());
 }
 
 // sriov (the fake-PF fixture, test/support/sriov_world.h) as multus drives it: the device

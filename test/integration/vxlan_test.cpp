@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <future>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include "ipam/global/nodes.h"
 #include "ipam/global/records.h"
 #include "libcni/kernel/netns.h"
+#include "overlay/agent.h"
 #include "plugins/vxlan/vxlan_config.h"
 #include "test/support/harness.h"
 #include "test/support/overlay_lab.h"
@@ -26,6 +28,8 @@
 namespace {
 
 using nlohmann::json;
+using strait::test::eventually;
+using strait::test::LabAgent;
 using strait::test::LabPod;
 using strait::test::OverlayLab;
 using strait::test::OverlayLabOptions;
@@ -54,6 +58,22 @@ std::string block_of(const std::string& ip) {
   return net.str();
 }
 
+// `fn` with the lab's store, as the test process reaches it (etcd listens in the underlay).
+void with_store(const OverlayLab& lab, const std::function<void(ipam::KvStore&)>& fn) {
+  if (lab.etcd()) {
+    ipam::EtcdOptions eo;
+    eo.endpoints = lab.etcd_endpoints();
+    eo.prefix = "/" + lab.network();
+    cni::Netns ul = cni::Netns::open(lab.underlay().path());
+    cni::NetnsGuard in(ul);
+    ipam::EtcdStore store(eo);
+    fn(store);
+  } else {
+    ipam::FileStore store(lab.store_path(), std::chrono::seconds(5));
+    fn(store);
+  }
+}
+
 void every_pod_pings_every_pod(const std::vector<const LabPod*>& pods) {
   for (const LabPod* a : pods) {
     for (const LabPod* b : pods) {
@@ -66,9 +86,36 @@ void every_pod_pings_every_pod(const std::vector<const LabPod*>& pods) {
   }
 }
 
+// Whether every one of `from` reaches `to` (IPv4 and IPv6), polled until `timeout`.
+bool reachable_soon(const std::vector<const LabPod*>& from, const LabPod& to,
+                    std::chrono::milliseconds timeout = std::chrono::seconds(20)) {
+  return eventually(
+      [&] {
+        for (const LabPod* a : from) {
+          if (!ping(*a->ns, to.v4) || !ping(*a->ns, to.v6)) return false;
+        }
+        return true;
+      },
+      timeout);
+}
+
+// The agents of nodes 0..n-1 with `args`, each waited for until its first pass is logged.
+std::vector<std::unique_ptr<LabAgent>> start_agents(const OverlayLab& lab, int n,
+                                                    const std::vector<std::string>& args) {
+  std::vector<std::unique_ptr<LabAgent>> agents;
+  for (int i = 0; i < n; ++i) agents.push_back(lab.start_agent(i, args));
+  for (const auto& a : agents) {
+    INFO(a->log());
+    REQUIRE(eventually([&] { return a->count("sync: ") > 0; }));
+  }
+  return agents;
+}
+
 void multi_node(bool etcd) {
   OverlayLabOptions o;
   o.etcd = etcd;
+  // A stopped etcd is found out within seconds (the agent's passes and watch wait this long).
+  if (etcd) o.store_timeout_ms = 3000;
   OverlayLab lab(o);
   std::vector<LabPod> pods;
   for (int n = 0; n < 3; ++n) {
@@ -137,18 +184,8 @@ void multi_node(bool etcd) {
     const std::string blk = block_of(pods[4].v4);
     CHECK(routes(lab, 0).find(blk + " via") != std::string::npos);
     // Its record removed, as an operator (or the node's decommissioning) does.
-    if (etcd) {
-      ipam::EtcdOptions eo;
-      eo.endpoints = lab.etcd_endpoints();
-      eo.prefix = "/" + lab.network();
-      cni::Netns ul = cni::Netns::open(lab.underlay().path());
-      cni::NetnsGuard in(ul);
-      ipam::EtcdStore store(eo);
-      CHECK(ipam::nodes::remove(store, lab.node_name(2)));
-    } else {
-      ipam::FileStore store(lab.store_path(), std::chrono::seconds(5));
-      CHECK(ipam::nodes::remove(store, lab.node_name(2)));
-    }
+    with_store(lab,
+               [&](ipam::KvStore& store) { CHECK(ipam::nodes::remove(store, lab.node_name(2))); });
     lab.sync(0);
     lab.sync(1);
     for (int n = 0; n < 2; ++n) {
@@ -165,6 +202,77 @@ void multi_node(bool etcd) {
     }
     // The others still talk.
     every_pod_pings_every_pod({&pods[0], &pods[1], &pods[2], &pods[3]});
+  }
+
+  SECTION("--watch makes a new node's pod reachable without a manual sync") {
+    // A periodic pass an hour away: only the watch can bring the new node in.
+    auto agents = start_agents(lab, 3, {"--watch", "--interval", "3600", "--log-level", "debug"});
+    const int n = lab.add_node();
+    auto newcomer = lab.start_agent(n, {"--watch", "--interval", "3600"});
+    LabPod p = lab.add_pod(n);
+    INFO("agent 0:\n" << agents[0]->log());
+    CHECK(reachable_soon({&pods[0], &pods[2], &pods[4]}, p));
+    CHECK(reachable_soon({&p}, pods[1]));
+    CHECK(agents[0]->count("the block table or the node records changed") > 0);
+    // A burst of 50 writes (node 2's record rewritten as it is) is coalesced: one pass per
+    // kMaxDebounce of burst at most, plus the one after it.
+    const size_t passes = agents[0]->count("sync: ");
+    const auto t0 = std::chrono::steady_clock::now();
+    with_store(lab, [&](ipam::KvStore& store) {
+      for (int k = 0; k < 50; ++k) {
+        auto e = store.list("nodes/");
+        for (const auto& rec : e) {
+          if (rec.key.find(lab.node_name(2)) != std::string::npos) {
+            REQUIRE(store.put_if(rec.key, rec.value, rec.revision));
+          }
+        }
+      }
+    });
+    const auto burst = std::chrono::steady_clock::now() - t0;
+    REQUIRE(eventually([&] { return agents[0]->count("sync: ") > passes; }));
+    // Room for any further pass the burst would wrongly cause (a window, not a timing claim).
+    std::this_thread::sleep_for(2 * overlay::kMaxDebounce);
+    const size_t bound = 2 + static_cast<size_t>(burst / overlay::kMaxDebounce);
+    CHECK(agents[0]->count("sync: ") - passes <= bound);
+    // SIGTERM while watching: exit 0, and the routes stay.
+    const std::string before = routes(lab, 0);
+    CHECK(before.find(block_of(p.v4) + " via") != std::string::npos);
+    for (auto& a : agents) CHECK(a->stop(SIGTERM) == 0);
+    CHECK(newcomer->stop(SIGINT) == 0);
+    CHECK(routes(lab, 0) == before);
+    CHECK(ping(*pods[0].ns, p.v4));
+  }
+
+  SECTION("SIGTERM while waiting for the next pass exits 0 and keeps the kernel state") {
+    const std::string before = routes(lab, 1);
+    auto agent = lab.start_agent(1, {"--interval", "3600", "--log-level", "debug"});
+    REQUIRE(eventually([&] { return agent->count("sync: ") > 0; }));
+    CHECK(agent->stop(SIGTERM) == 0);
+    INFO(agent->log());
+    CHECK(agent->count("stopping on a signal") == 1);
+    CHECK(routes(lab, 1) == before);
+    every_pod_pings_every_pod(all);
+  }
+
+  if (etcd) {
+    SECTION("etcd stopped: the agent keeps the routes, logs, and applies a change made meanwhile") {
+      auto agents = start_agents(lab, 3, {"--watch", "--interval", "3600", "--log-level", "debug"});
+      const std::string before = routes(lab, 0);
+      lab.etcd_cluster().stop(0);
+      INFO("agent 0:\n" << agents[0]->log());
+      CHECK(eventually([&] { return agents[0]->count("failed") > 0; }, std::chrono::seconds(30)));
+      CHECK(routes(lab, 0) == before);
+      CHECK(ping(*pods[0].ns, pods[2].v4));
+      lab.etcd_cluster().start(0);
+      lab.etcd_cluster().wait_ready();
+      // A node (and its pod) that comes while the agents may still be backing off.
+      const int n = lab.add_node();
+      auto newcomer = lab.start_agent(n, {"--watch", "--interval", "3600"});
+      LabPod p = lab.add_pod(n);
+      CHECK(reachable_soon({&pods[0], &pods[3]}, p, std::chrono::seconds(60)));
+      for (auto& a : agents) CHECK(a->stop(SIGTERM) == 0);
+      CHECK(newcomer->stop(SIGTERM) == 0);
+    }
   }
 }
 

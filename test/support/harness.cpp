@@ -1,5 +1,7 @@
 #include "test/support/harness.h"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,6 +129,35 @@ PluginRun run_plugin(const std::string& binary, const cni::EnvMap& env, std::str
   if (!host_netns.empty()) argv = {"/usr/bin/ip", "netns", "exec", host_netns, binary};
   cni::ExecResult r = cni::spawn(argv, env, input);
   return {r.exit_code, r.out, r.err};
+}
+
+pid_t spawn_background(const Background& b) {
+  // Everything the child needs is made before fork: it only calls async-signal-safe functions.
+  std::vector<std::string> args = b.argv;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> envs = b.env.value_or(std::vector<std::string>{});
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const int flags = O_WRONLY | O_CREAT | (b.append ? O_APPEND : O_TRUNC);
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid > 0) return pid;
+  if (b.netns_fd >= 0 && setns(b.netns_fd, CLONE_NEWNET) != 0) _exit(126);
+  const int in = open(b.input.c_str(), O_RDONLY);
+  const int out = open(b.output.c_str(), flags, 0600);
+  if (in < 0 || out < 0) _exit(127);
+  dup2(in, 0);
+  dup2(out, 1);
+  dup2(out, 2);
+  if (b.env) {
+    execve(argv[0], argv.data(), envp.data());
+  } else {
+    execv(argv[0], argv.data());
+  }
+  _exit(127);
 }
 
 }  // namespace strait::test

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <sys/types.h>
+
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -61,6 +64,19 @@ class TempDir {
 
 // The whole content of a file ("" when it cannot be read: a test compares it).
 std::string read_file(const std::string& path);
+
+// A process for a test to start in the background and watch, signal or kill (fork + exec).
+struct Background {
+  std::vector<std::string> argv;  // argv[0]: the program's path
+  // "K=V" each; unset: this process's environment.
+  std::optional<std::vector<std::string>> env;
+  std::string input = "/dev/null";
+  std::string output = "/dev/null";  // stdout and stderr
+  bool append = false;               // to `output`, else truncated
+  int netns_fd = -1;                 // a network namespace the child enters first
+};
+// Its pid; the child exits 126 when it cannot enter the netns, 127 when it cannot exec.
+pid_t spawn_background(const Background& b);
 
 // Path of a built executable: bin("macvlan") is <build>/bin/macvlan; test_bin() holds
 // test-only fixtures (echo-plugin).
