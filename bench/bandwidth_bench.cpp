@@ -35,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/doc_section.h"
 #include "bench/lab.h"
 #include "bench/spawn_client.h"
 #include "bench/stats.h"
@@ -58,17 +59,6 @@ struct Options {
   std::string write_doc;
   std::string revision = "unknown revision";
 };
-
-std::string dirname_of_self() {
-  return std::filesystem::read_symlink("/proc/self/exe").parent_path().string();
-}
-
-std::string loadavg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
 
 std::string ip() { return ip_binary(); }
 
@@ -385,13 +375,6 @@ double median_of(const std::vector<Run>& v, double Run::*f) {
   return quantile(x, 0.5);
 }
 
-std::string fmt(double v, int digits = 2) {
-  if (std::isnan(v)) return "-";
-  char b[32];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-
 std::string Bench::report(const std::string& header) const {
   std::ostringstream o;
   o << header;
@@ -475,28 +458,6 @@ constexpr const char* kBegin =
     "<!-- bandwidth-bench: begin (scripts/bench bandwidth --write-doc) -->";
 constexpr const char* kEnd = "<!-- bandwidth-bench: end -->";
 
-// Replaces the generated block of `path` (or appends it): what is outside stays.
-void write_section(const std::string& path, const std::string& body) {
-  std::string doc;
-  {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    doc = ss.str();
-  }
-  const std::string block = std::string(kBegin) + "\n" + body + kEnd;
-  const auto b = doc.find(kBegin);
-  const auto e = doc.find(kEnd);
-  if (b != std::string::npos && e != std::string::npos && e > b) {
-    doc.replace(b, e + std::string(kEnd).size() - b, block);
-  } else {
-    doc += "\n" + block + "\n";
-  }
-  std::ofstream out(path, std::ios::trunc);
-  out << doc;
-  if (!out) throw std::runtime_error("failed to write " + path);
-}
-
 int run(int argc, char** argv) {
   Options opt;
   opt.ours_dir = (std::filesystem::path(dirname_of_self()) / ".." / "bin").lexically_normal();
@@ -520,11 +481,7 @@ int run(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   const std::string load_start = loadavg();
-  char date[64];
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
+  const std::string date = utc_date();
   utsname u{};
   uname(&u);
 
@@ -555,11 +512,7 @@ int run(int argc, char** argv) {
        "SCHED_FIFO from the second second on. Goodput is iperf3's payload rate over the "
        "configured rate (1448/1514 = 0.956 is the ceiling of L2 shaping).\n";
   const std::string text = bench.report(h.str());
-  std::cout << text;
-  if (!opt.write_doc.empty()) {
-    write_section(opt.write_doc, text);
-    std::cout << "\nwrote " << opt.write_doc << "\n";
-  }
+  publish(text, opt.write_doc, kBegin, kEnd);
   return 0;
 }
 
@@ -567,10 +520,5 @@ int run(int argc, char** argv) {
 }  // namespace strait::bench
 
 int main(int argc, char** argv) {
-  try {
-    return strait::bench::run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bandwidth-bench: %s\n", e.what());
-    return 1;
-  }
+  return strait::bench::guarded_main("bandwidth-bench", strait::bench::run, argc, argv);
 }

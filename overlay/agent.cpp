@@ -141,7 +141,7 @@ ReconcileReport Agent::pass() {
   std::unique_ptr<Tunnel> tunnel = make_tunnel_(underlay);
 
   std::vector<std::string> skipped;
-  const Cluster cluster = read_cluster(store_, cfg_.ipam.pools, &skipped);
+  const Cluster cluster = reader_.read(store_, cfg_.ipam.pools, &skipped);
   for (const auto& s : skipped) log_.warning("skipping " + s);
   std::optional<ipam::records::NodeRecord> self;
   for (const auto& n : cluster.nodes) {

@@ -7,6 +7,7 @@
 
 #include "ipam/global/store.h"
 #include "libcni/core/log.h"
+#include "overlay/cluster.h"
 #include "overlay/config.h"
 #include "overlay/reconcile.h"
 #include "overlay/tunnel.h"
@@ -57,6 +58,7 @@ class Agent {
   TunnelFactory make_tunnel_;
   ipam::KvStore& store_;
   cni::Logger& log_;
+  ClusterReader reader_;  // decodes only what changed since the previous pass
 };
 
 // "3 peers, 40 routes, 2 writes (0 node, 2 added, 0 replaced, 0 deleted, 0 peer)".

@@ -1,5 +1,8 @@
 #include "overlay/cluster.h"
 
+#include <iterator>
+#include <type_traits>
+
 #include <nlohmann/json.hpp>
 
 namespace overlay {
@@ -11,28 +14,46 @@ std::vector<std::string> cluster_prefixes(const std::vector<ipam::PoolConfig>& p
   return out;
 }
 
-Cluster read_cluster(ipam::KvStore& store, const std::vector<ipam::PoolConfig>& pools,
-                     std::vector<std::string>* skipped) {
+Cluster ClusterReader::read(ipam::KvStore& store, const std::vector<ipam::PoolConfig>& pools,
+                            std::vector<std::string>* skipped) {
   std::vector<ipam::KvStore::Read> reads;
   for (const auto& prefix : cluster_prefixes(pools)) reads.push_back({prefix, true, false});
-  const auto got = store.read_batch(reads);
+  auto got = store.read_batch(reads);
   Cluster c;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const bool nodes = i + 1 == got.size();
-    for (const auto& e : got[i]) {
+  auto refresh = [skipped](const std::vector<ipam::KvEntry>& entries, auto& cache, auto& out,
+                           auto decode) {
+    std::remove_reference_t<decltype(cache)> kept;
+    for (const auto& e : entries) {
+      auto it = cache.find(e.key);
+      if (it != cache.end() && it->second.revision == e.revision) {
+        out.push_back(it->second.value);
+        kept.insert(cache.extract(it));
+        continue;
+      }
       try {
-        const auto j = nlohmann::json::parse(e.value);
-        if (nodes) {
-          c.nodes.push_back(ipam::records::NodeRecord::from_json(j));
-        } else {
-          c.blocks.push_back(ipam::Block::from_json(j));
-        }
+        out.push_back(decode(nlohmann::json::parse(e.value)));
+        kept[e.key] = {e.revision, out.back()};
       } catch (const std::exception& ex) {
         if (skipped) skipped->push_back(e.key + ": " + ex.what());
       }
     }
+    cache.swap(kept);  // keys that are gone are forgotten
+  };
+  std::vector<ipam::KvEntry> blocks;
+  for (size_t i = 0; i + 1 < got.size(); ++i) {
+    blocks.insert(blocks.end(), std::make_move_iterator(got[i].begin()),
+                  std::make_move_iterator(got[i].end()));
   }
+  refresh(blocks, blocks_, c.blocks,
+          [](const nlohmann::json& j) { return ipam::Block::from_json(j); });
+  refresh(got.back(), nodes_, c.nodes,
+          [](const nlohmann::json& j) { return ipam::records::NodeRecord::from_json(j); });
   return c;
+}
+
+Cluster read_cluster(ipam::KvStore& store, const std::vector<ipam::PoolConfig>& pools,
+                     std::vector<std::string>* skipped) {
+  return ClusterReader{}.read(store, pools, skipped);
 }
 
 }  // namespace overlay

@@ -228,8 +228,7 @@ std::string host_end(const TempNetns& host, const TempNetns& pod, const std::str
 }
 
 // Pods with a host end (shaped there, as upstream) and pods without one (shaped inside).
-// >>> our vxlan pod: add PodKind::kVxlan to pod_fixture.h (attach() runs our vxlan) and here. <<<
-const std::vector<PodKind> kHostVethKinds = {PodKind::kBridge, PodKind::kPtp};
+const std::vector<PodKind> kHostVethKinds = {PodKind::kBridge, PodKind::kPtp, PodKind::kVxlan};
 const std::vector<PodKind> kInPodKinds = {PodKind::kMacvlan, PodKind::kVfStandIn};
 
 }  // namespace

@@ -22,10 +22,12 @@
 //   kMacvlan   our macvlan on a veth master "mst0" of the host netns (our host-local)
 //   kVfStandIn a veth whose peer sits in a third ("wire") netns: no host end, as an SR-IOV VF
 //              moved into the pod; its "result" is written here
-//   (our vxlan pod joins here: a kVxlan kind whose attach() runs our vxlan executable.)
+//   kVxlan     our vxlan (global-ipam on a file store in the pod world's data dir): a routed
+//              veth, the host netns a node whose underlay is a veth "ul0" (192.0.2.10/24) to
+//              nowhere
 namespace strait::test {
 
-enum class PodKind { kBridge, kPtp, kMacvlan, kVfStandIn };
+enum class PodKind { kBridge, kPtp, kMacvlan, kVfStandIn, kVxlan };
 
 inline const char* pod_kind_name(PodKind k) {
   switch (k) {
@@ -37,6 +39,8 @@ inline const char* pod_kind_name(PodKind k) {
       return "our macvlan";
     case PodKind::kVfStandIn:
       return "veth standing in for a VF";
+    case PodKind::kVxlan:
+      return "our vxlan";
   }
   return "?";
 }
@@ -62,6 +66,11 @@ struct PodWorld {
       host.exec(
           "ip link add mst0 type veth peer name gw0 && ip link set mst0 up && ip link set "
           "gw0 up");
+    }
+    if (kind == PodKind::kVxlan) {
+      host.exec(
+          "ip link add ul0 type veth peer name ul1 && ip link set ul1 up && ip addr add "
+          "192.0.2.10/24 dev ul0 && ip link set ul0 up && ip route add default via 192.0.2.1");
     }
   }
 
@@ -92,6 +101,18 @@ struct PodWorld {
                  {{"type", "host-local"},
                   {"dataDir", data.path()},
                   {"ranges", json::array({json::array({{{"subnet", "192.0.2.0/24"}}})})}}}};
+      case PodKind::kVxlan:
+        return {{"cniVersion", version},
+                {"name", network},
+                {"type", "vxlan"},
+                {"underlayInterface", "ul0"},
+                {"ipam",
+                 {{"type", "global-ipam"},
+                  {"nodeName", "pwnode"},
+                  {"pools",
+                   json::array({{{"name", "v4"}, {"cidr", "10.125.0.0/24"}, {"blockSize", 28}}})},
+                  {"store", {{"type", "file"}, {"path", data.path() + "/store"}}},
+                  {"nodeLockDir", data.path() + "/locks"}}}};
       case PodKind::kVfStandIn:
         return nullptr;
     }
@@ -101,14 +122,14 @@ struct PodWorld {
   // The first plugin's binary and CNI_PATH (the reference plugins find the reference
   // host-local; ours find ours).
   std::string first_binary() const {
-    return kind == PodKind::kMacvlan
-               ? bin("macvlan")
-               : std::string(kReferenceDir) + "/" + first_conf()["type"].get<std::string>();
+    const std::string type = first_conf()["type"].get<std::string>();
+    return ours() ? bin(type) : std::string(kReferenceDir) + "/" + type;
   }
   std::string cni_path() const {
-    return kind == PodKind::kMacvlan ? std::filesystem::path(bin("macvlan")).parent_path().string()
-                                     : std::string(kReferenceDir);
+    return ours() ? std::filesystem::path(bin("macvlan")).parent_path().string()
+                  : std::string(kReferenceDir);
   }
+  bool ours() const { return kind == PodKind::kMacvlan || kind == PodKind::kVxlan; }
 
   PluginRun run_first(const std::string& verb) const {
     cni::EnvMap env = plugin_env(verb, container_id, pod->path(), ifname);
