@@ -81,9 +81,9 @@ std::string help_text(const Plugin& plugin, bool has_subcommands);
 // delegate_timeout(env) (libcni/process/invoke.h). A stdin that cannot be read, a stdin too
 // large or a bad STRAIT_DELEGATE_TIMEOUT is an error, except for VERSION.
 int skel_main(const Plugin& plugin, int argc, char** argv, char** envp, const Cli& cli = {});
-// The form from before --version and --help: a runtime's invocation only, as if run without
-// arguments. Kept so a branch written before them still builds; the packaging tests fail for
-// any executable that does not answer --version.
+// A runtime's invocation only, as if run without arguments: for the test fixtures' plugins
+// (test/fixtures), which no person runs by hand. Every shipped executable uses the form above
+// (the packaging tests fail for one that does not answer --version).
 int skel_main(const Plugin& plugin, char** envp);
 
 // Larger configs are refused with kErrDecode instead of being buffered.
