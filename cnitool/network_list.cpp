@@ -4,15 +4,14 @@
 #include <cctype>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 #include <system_error>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "libcni/core/error.h"
+#include "libcni/core/read_file.h"
 #include "libcni/protocol/version.h"
 
 namespace cni::tool {
@@ -22,14 +21,12 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) {
+  auto content = read_whole_file(p.string());
+  if (!content) {
     throw std::system_error(errno, std::generic_category(),
                             "failed to read \"" + p.string() + "\"");
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return *content;
 }
 
 // Regular files (or links to them) in `dir` whose extension is one of `exts`, sorted.

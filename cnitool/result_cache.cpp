@@ -7,13 +7,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "libcni/core/base64.h"
 #include "libcni/core/error.h"
 #include "libcni/core/fd.h"
+#include "libcni/core/read_file.h"
 
 namespace cni::tool {
 
@@ -41,14 +40,6 @@ void make_dirs(const std::string& dir) {
   if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw os_error("failed to create cache directory \"" + dir + "\"");
   }
-}
-
-std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 void write_atomically(const std::string& path, const std::string& data) {
@@ -169,7 +160,7 @@ std::optional<CachedAttachment> ResultCache::load(const std::string& network,
                                                   const std::string& container_id,
                                                   const std::string& ifname) const {
   std::string path = file_path(network, container_id, ifname);
-  auto data = read_file(path);
+  auto data = read_whole_file(path);
   if (!data) return std::nullopt;
   auto j = nlohmann::json::parse(*data, nullptr, false);
   if (j.is_discarded()) throw Error(kErrDecode, "invalid cache entry \"" + path + "\": not JSON");
@@ -184,7 +175,7 @@ std::optional<nlohmann::json> ResultCache::load_result(const std::string& networ
                                                        const std::string& container_id,
                                                        const std::string& ifname) const {
   std::string path = file_path(network, container_id, ifname);
-  auto data = read_file(path);
+  auto data = read_whole_file(path);
   if (!data) return std::nullopt;
   auto j = nlohmann::json::parse(*data, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
@@ -225,7 +216,7 @@ std::vector<CachedAttachment> ResultCache::list() const {
   std::sort(names.begin(), names.end());
   std::vector<CachedAttachment> out;
   for (const auto& name : names) {
-    auto data = read_file(results_dir() + "/" + name);
+    auto data = read_whole_file(results_dir() + "/" + name);
     if (!data) continue;
     auto j = nlohmann::json::parse(*data, nullptr, false);
     if (j.is_discarded()) continue;

@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "libcni/core/fd.h"
+#include "libcni/core/read_file.h"
 
 namespace cni {
 
@@ -62,22 +63,9 @@ void write_state_file(const std::string& path, std::string_view content) {
 }
 
 std::optional<std::string> read_state_file(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (!fd) {
-    if (errno == ENOENT) return std::nullopt;
-    fail("read", path, errno);
-  }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("read", path, errno);
-    }
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
+  auto content = read_whole_file(path, O_NOFOLLOW);
+  if (!content && errno != ENOENT) fail("read", path, errno);
+  return content;
 }
 
 bool remove_state_file(const std::string& path) {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -83,12 +84,20 @@ class Setup {
             {"mac", "c2:11:22:33:44:55"}};
   }
 
-  cni::ExecResult run(std::vector<std::string> args, cni::EnvMap env_override = {}) const {
+  // cnitool `args`, bounded by a minute: a cnitool that hangs fails its test, not the run.
+  cni::ExecResult run(std::vector<std::string> args, cni::EnvMap env_override = {},
+                      std::vector<std::string> wrapper = {}) const {
     args.insert(args.begin(), strait::test::bin("cnitool"));
+    args.insert(args.begin(), wrapper.begin(), wrapper.end());
     cni::EnvMap e = env();
     for (auto& [k, v] : env_override) e[k] = v;
-    return cni::spawn(args, e, "");
+    auto r = cni::spawn(args, e, "", cni::SpawnOptions{std::chrono::minutes(1)});
+    INFO("stdout: " << r.out << "\nstderr: " << r.err);
+    REQUIRE_FALSE(r.timed_out_after);
+    return r;
   }
+
+  const std::string& conf_dir() const { return conf_.path(); }
 
   // Every recorded call since the last take(), oldest first.
   std::vector<json> take() {
@@ -347,4 +356,52 @@ TEST_CASE("cnitool reports a failed ADD and caches nothing", "[cnitool]") {
   auto missing = s.run({"add", "no-such-network", ns.path()});
   CHECK(missing.exit_code == 1);
   CHECK_THAT(missing.err, Catch::Contains("no net configuration with name \"no-such-network\""));
+}
+
+TEST_CASE("cnitool kills a plugin that never exits after STRAIT_DELEGATE_TIMEOUT", "[cnitool]") {
+  Setup s("1.1.0", R"({"hangCommand":"ADD"})");
+  TempNetns ns("ct");
+  auto r = s.run({"add", s.name(), ns.path()}, {{"STRAIT_DELEGATE_TIMEOUT", "1"}});
+  CHECK(r.exit_code == 1);
+  CHECK(r.out.empty());
+  CHECK(r.err ==
+        "cnitool: plugin type=\"echo-plugin\" failed (add): plugin \"echo-plugin\" did not "
+        "finish within 1 s and was killed (STRAIT_DELEGATE_TIMEOUT sets the limit)\n");
+  auto calls = s.take();
+  REQUIRE(calls.size() == 1);  // the first plugin started, hung and was killed
+  CHECK(calls[0]["command"] == "ADD");
+  CHECK_FALSE(fs::exists(s.cache_file(expected_container_id(ns.path()))));
+
+  // A bound that is not a whole number of seconds from 1 to 3600 runs nothing.
+  auto bad = s.run({"add", s.name(), ns.path()}, {{"STRAIT_DELEGATE_TIMEOUT", "0"}});
+  CHECK(bad.exit_code == 1);
+  CHECK_THAT(bad.err, Catch::StartsWith("cnitool: STRAIT_DELEGATE_TIMEOUT: \"0\""));
+  CHECK(s.take().empty());
+}
+
+TEST_CASE("cnitool opens its configs and cache entries close-on-exec", "[cnitool]") {
+  // An fd cnitool holds while another thread spawns a plugin would leak into it: every open
+  // of a config or a cache file (strace, cnitool's own process) must carry O_CLOEXEC.
+  Setup s("1.1.0");
+  TempNetns ns("ct");
+  TempDir trace_dir("strait-cnitool-strace");
+  const std::string log = trace_dir.path() + "/log";
+  const std::vector<std::string> strace = {"/usr/bin/strace", "-o", log, "-e",
+                                           "trace=open,openat,openat2"};
+  const cni::EnvMap no_lsan = {{"ASAN_OPTIONS", "detect_leaks=0"}};  // LSan cannot run traced
+  int opens = 0;
+  for (const char* verb : {"add", "check", "del"}) {
+    CAPTURE(verb);
+    require_ok(s.run({verb, s.name(), ns.path()}, no_lsan, strace));
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      const bool ours = line.find("\"" + s.conf_dir()) != std::string::npos ||
+                        line.find("\"" + s.cache_root()) != std::string::npos;
+      if (!ours || line.find(" = -1 ") != std::string::npos) continue;
+      ++opens;
+      CAPTURE(line);
+      CHECK(line.find("O_CLOEXEC") != std::string::npos);
+    }
+  }
+  CHECK(opens >= 4);  // the config and the cache entry were read (and the entry written)
 }
