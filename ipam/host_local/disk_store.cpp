@@ -29,7 +29,7 @@ constexpr char kIndexDir[] = ".strait";
 constexpr char kStampFile[] = "stamp";
 constexpr char kLastReservedPrefix[] = "last_reserved_ip.";
 constexpr char kIndexMagic[] = "strait host-local index 1";
-constexpr char kStampMagic[] = "strait host-local stamp 1";
+constexpr char kStampMagic[] = "strait host-local stamp 2";
 constexpr char kLineBreak[] = "\r\n";  // upstream's separator of ID and ifname
 constexpr size_t kMaxSmallFile = 64 * 1024;
 
@@ -262,10 +262,14 @@ void make_dirs(const std::string& path) {
   }
 }
 
+// The nanoseconds are zero-padded to nine digits so that the stamp keeps its length from one
+// rewrite to the next: write_file then never cuts it, and an ADD makes the same system calls
+// whatever the clock says (the SIGKILL sweep counts them and kills at each).
 std::string stamp_text(const struct stat& st) {
+  std::string nsec = std::to_string(st.st_mtim.tv_nsec);
+  if (nsec.size() < 9) nsec.insert(0, 9 - nsec.size(), '0');
   return std::string(kStampMagic) + " " + std::to_string(st.st_dev) + " " +
-         std::to_string(st.st_ino) + " " + std::to_string(st.st_mtim.tv_sec) + " " +
-         std::to_string(st.st_mtim.tv_nsec) + "\n";
+         std::to_string(st.st_ino) + " " + std::to_string(st.st_mtim.tv_sec) + "." + nsec + "\n";
 }
 
 }  // namespace
