@@ -8,12 +8,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <system_error>
 
 #include "libcni/core/error.h"
 #include "libcni/core/fd.h"
+#include "libcni/core/read_file.h"
 #include "libcni/kernel/netlink.h"
 #include "libcni/protocol/version.h"
 #include "overlay/cluster.h"
@@ -228,11 +227,9 @@ int Agent::run(const AgentOptions& options) {
 namespace overlay {
 
 cni::NetConf load_plugin_config(const std::string& path, const std::string& type) {
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error("cannot read \"" + path + "\"");
-  std::stringstream text;
-  text << f.rdbuf();
-  const cni::NetConfList list = cni::parse_conflist(text.str(), cni::supported_versions());
+  const auto text = cni::read_whole_file(path);
+  if (!text) throw std::runtime_error("cannot read \"" + path + "\": " + std::strerror(errno));
+  const cni::NetConfList list = cni::parse_conflist(*text, cni::supported_versions());
   for (const auto& p : list.plugins) {
     if (!p.is_object() || p.value("type", "") != type) continue;
     nlohmann::json conf = p;

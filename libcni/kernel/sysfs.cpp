@@ -4,8 +4,10 @@
 #include <cctype>
 #include <charconv>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <system_error>
+
+#include "libcni/core/read_file.h"
 
 namespace cni {
 
@@ -114,7 +116,9 @@ std::optional<std::string> Sysfs::pci_driver(const std::string& address) const {
 }
 
 std::optional<int> Sysfs::pci_sriov_numvfs(const std::string& pf) const {
-  std::ifstream in(fs::path(pci_device_path(pf)) / "sriov_numvfs");
+  const auto text = read_whole_file((fs::path(pci_device_path(pf)) / "sriov_numvfs").string());
+  if (!text) return std::nullopt;
+  std::istringstream in(*text);
   int n = 0;
   if (!(in >> n)) return std::nullopt;
   return n;

@@ -1,18 +1,21 @@
 #include "plugins/global-ipam/operator_files.h"
 
 #include <algorithm>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
+
+#include "libcni/core/read_file.h"
 
 namespace global_ipam::cli {
 
 using nlohmann::json;
 
 json read_json_file(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw std::runtime_error("cannot read \"" + path + "\"");
+  const auto text = cni::read_whole_file(path);
+  if (!text) throw std::runtime_error("cannot read \"" + path + "\": " + std::strerror(errno));
   try {
-    return json::parse(f);
+    return json::parse(*text);
   } catch (const json::exception& e) {
     throw std::runtime_error("\"" + path + "\" is not JSON: " + e.what());
   }
