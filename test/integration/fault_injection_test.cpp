@@ -58,6 +58,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using strait::test::bin;
+using strait::test::inspect;
 using strait::test::plugin_env;
 using strait::test::PluginRun;
 using strait::test::read_file;
@@ -798,14 +799,14 @@ struct ShapedPod {
   // The qdiscs of the host end and of net1 (a veth's default root, noqueue, is not listed by
   // `tc qdisc show` as anything else).
   std::string qdiscs(const World& w) const {
-    return sh_ok("tc -n " + w.host.name() + " qdisc show dev " + host_end + "; tc -n " +
-                 pod.name() + " qdisc show dev net1");
+    return inspect("tc -n " + w.host.name() + " qdisc show dev " + host_end + "; tc -n " +
+                   pod.name() + " qdisc show dev net1");
   }
 };
 
 std::set<std::string> ifbs(const World& w) {
   std::set<std::string> out;
-  std::istringstream in(sh_ok("ip -n " + w.host.name() + " -o link show type ifb"));
+  std::istringstream in(inspect("ip -n " + w.host.name() + " -o link show type ifb"));
   for (std::string line; std::getline(in, line);) {
     const size_t a = line.find(": ") + 2;
     out.insert(line.substr(a, line.find(':', a) - a));

@@ -38,6 +38,7 @@ using strait::test::bin;
 using strait::test::FakePfState;
 using strait::test::FakeSysfs;
 using strait::test::fixture;
+using strait::test::inspect;
 using strait::test::plugin_env;
 using strait::test::PluginRun;
 using strait::test::read_file;
@@ -186,8 +187,8 @@ Snapshot snapshot(const TempNetns& host, const TempNetns& pod, const fs::path& r
   // the veth peer's netns has an id here yet (assigned lazily), which no plugin changes.
   s.host_links = sh_ok("ip -n " + host.name() + " -o link show 2>/dev/null | cut -d: -f2");
   s.pod_links = sh_ok("ip -n " + pod.name() + " -o link show 2>/dev/null | cut -d: -f2");
-  s.host_qdiscs = sh_ok("tc -n " + host.name() + " qdisc show");
-  s.pod_qdiscs = sh_ok("tc -n " + pod.name() + " qdisc show");
+  s.host_qdiscs = inspect("tc -n " + host.name() + " qdisc show");
+  s.pod_qdiscs = inspect("tc -n " + pod.name() + " qdisc show");
   for (const auto& e : fs::recursive_directory_iterator(root)) {
     const std::string rel = fs::relative(e.path(), root).string();
     // sriov's per-VF lock files hold nothing and stay (unlinking a flock file races with the

@@ -49,6 +49,14 @@ std::string sh_ok(const std::string& cmd) {
   return out;
 }
 
+std::string inspect(const std::string& cmd) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    std::string out = sh_ok(cmd);
+    if (out.find("Dump was interrupted") == std::string::npos) return out;
+  }
+  throw std::runtime_error("every dump was interrupted (50 tries): " + cmd);
+}
+
 TempNetns::TempNetns(std::string_view prefix)
     : name_(unique_name(std::string("strait-") + std::string(prefix), 40)) {
   sh_ok("ip netns add " + name_);

@@ -24,6 +24,11 @@ std::string unique_name(std::string_view prefix, size_t max_len = 15);
 int sh(const std::string& cmd, std::string* out = nullptr);
 // Like sh() but throws std::runtime_error with the output when the command fails.
 std::string sh_ok(const std::string& cmd);
+// sh_ok() for a read-only inspection (`tc qdisc show`, `ip link show`) whose output a test
+// compares: run again while iproute2 reports "Dump was interrupted and may be inconsistent"
+// (NLM_F_DUMP_INTR: the netns changed during the dump, e.g. another test's links), so that a
+// snapshot is one consistent dump. Throws after 50 interrupted dumps.
+std::string inspect(const std::string& cmd);
 
 // A network namespace made with `ip netns add <unique name>`, deleted on destruction.
 class TempNetns {
