@@ -23,14 +23,6 @@ using cni::Error;
 
 std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
-cni::Netns open_pod_netns(const std::string& path) {
-  try {
-    return cni::Netns::open(path);
-  } catch (const std::system_error& e) {
-    throw Error(cni::kErrInvalidEnv, std::string("CNI_NETNS is invalid: ") + e.what());
-  }
-}
-
 // OS faults of the file store are the spec's I/O error.
 template <class Fn>
 auto store_io(const std::string& kind, Fn fn) {
@@ -61,7 +53,7 @@ cni::Result cmd_add(const OverlayPlugin& p, const cni::CmdArgs& args) {
   // The addresses asked for are global-ipam's to check, but a malformed one must fail before
   // this ADD makes node state (the device, the store's first files), not after.
   ipam::parse_address_requests(args.conf, env);
-  const cni::Netns pod = open_pod_netns(env.netns);
+  const cni::Netns pod = cni::open_pod_netns(env.netns);
   cni::NlSocket host;
   cni::NlSocket pod_sock = cni::NlSocket::in(pod);
   const Underlay underlay = resolve_underlay(host, cfg, p.overhead);
@@ -143,7 +135,7 @@ void cmd_check(const OverlayPlugin& p, const cni::CmdArgs& args) {
   if (!args.conf.prev_result) {
     throw Error(cni::kErrInvalidConfig, "invalid config: required prevResult missing");
   }
-  const cni::Netns pod = open_pod_netns(args.env.netns);
+  const cni::Netns pod = cni::open_pod_netns(args.env.netns);
   cni::ipam_check(args);
   cni::NlSocket host;
   const Underlay underlay = resolve_underlay(host, cfg, p.overhead);

@@ -15,6 +15,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "libcni/core/error.h"
+
 namespace cni {
 
 namespace {
@@ -57,6 +59,14 @@ std::optional<Netns> Netns::open_checked(const std::string& path, bool missing_o
 Netns Netns::open(const std::string& path) { return *open_checked(path, false); }
 
 std::optional<Netns> Netns::try_open(const std::string& path) { return open_checked(path, true); }
+
+Netns open_pod_netns(const std::string& path) {
+  try {
+    return Netns::open(path);
+  } catch (const std::system_error& e) {
+    throw Error(kErrInvalidEnv, std::string("CNI_NETNS is invalid: ") + e.what());
+  }
+}
 
 Netns Netns::current() {
   // /proc/thread-self (3.17+) names the calling thread, not the process's main thread.

@@ -41,6 +41,10 @@ class Netns {
   ino_t ino_ = 0;
 };
 
+// The pod's CNI_NETNS as ADD and CHECK open it: a path that is not an openable network
+// namespace is the runtime's fault, cni::Error kErrInvalidEnv "CNI_NETNS is invalid: <why>".
+Netns open_pod_netns(const std::string& path);
+
 // Moves the calling thread into `target` for the guard's lifetime. If it cannot switch
 // back, it logs to stderr and aborts: a plugin must never go on in the wrong namespace.
 // Netlink sockets opened inside stay bound to `target` after the guard ends (see NlSocket).

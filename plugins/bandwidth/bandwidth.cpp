@@ -107,14 +107,6 @@ struct Plan {
   std::vector<std::string> notes;
 };
 
-cni::Netns open_pod_netns(const std::string& path) {
-  try {
-    return cni::Netns::open(path);
-  } catch (const std::system_error& e) {
-    throw Error(cni::kErrInvalidEnv, std::string("CNI_NETNS is invalid: ") + e.what());
-  }
-}
-
 // The host end of the pod's veth: the pod's end names its peer's namespace by an id the pod
 // netns gave it, which must be the one it gives the host netns (interface indexes repeat in
 // every namespace, so an index alone could name any host device); and the device at that
@@ -422,7 +414,7 @@ cni::Result cmd_add(const cni::CmdArgs& args, const System& sys) {
   cni::Result result = *args.conf.prev_result;
   if (cfg.is_zero()) return result;  // upstream: all zero passes prevResult through
 
-  const cni::Netns pod = open_pod_netns(env.netns);
+  const cni::Netns pod = cni::open_pod_netns(env.netns);
   cni::NlSocket host_sock;  // the netns the runtime runs us in
   cni::NlSocket pod_sock = cni::NlSocket::in(pod);
   const Plan plan = make_plan(cfg, env, args.conf.name, host_sock, pod_sock, sys);
@@ -491,7 +483,7 @@ void cmd_check(const cni::CmdArgs& args, const System& sys) {
                 "(no prevResult)");
   }
   if (cfg.is_zero()) return;
-  const cni::Netns pod = open_pod_netns(env.netns);
+  const cni::Netns pod = cni::open_pod_netns(env.netns);
   cni::NlSocket host_sock;
   cni::NlSocket pod_sock = cni::NlSocket::in(pod);
   const Plan plan = make_plan(cfg, env, args.conf.name, host_sock, pod_sock, sys);

@@ -40,15 +40,6 @@ void delete_leftover_temp_link(cni::NlSocket& pod_sock, const cni::Env& env, cni
                             log);
 }
 
-// ADD and CHECK need the pod netns; failing to open it is a bad CNI_NETNS.
-cni::Netns open_pod_netns(const std::string& path) {
-  try {
-    return cni::Netns::open(path);
-  } catch (const std::system_error& e) {
-    throw Error(cni::kErrInvalidEnv, std::string("CNI_NETNS is invalid: ") + e.what());
-  }
-}
-
 std::string netns_label(bool in_pod, const std::string& pod_path) {
   return in_pod ? "pod netns " + quoted(pod_path) : std::string("host netns");
 }
@@ -107,7 +98,7 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
   const MacvlanConfig cfg = parse_config(args.conf, env.args);
 
   // Everything that can be checked without changing anything comes first.
-  const cni::Netns pod = open_pod_netns(env.netns);
+  const cni::Netns pod = cni::open_pod_netns(env.netns);
   cni::NlSocket host_sock;  // the netns the runtime runs us in
   cni::NlSocket pod_sock = cni::NlSocket::in(pod);
   cni::NlSocket& master_sock = cfg.link_in_container ? pod_sock : host_sock;
@@ -257,7 +248,7 @@ void cmd_check(const cni::CmdArgs& args) {
     throw Error(cni::kErrInvalidConfig, "invalid config: required prevResult missing");
   }
   const cni::Result& prev = *args.conf.prev_result;
-  const cni::Netns pod = open_pod_netns(env.netns);
+  const cni::Netns pod = cni::open_pod_netns(env.netns);
 
   if (!cfg.l2_only) cni::ipam_check(args);
 

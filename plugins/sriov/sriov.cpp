@@ -45,15 +45,6 @@ constexpr std::chrono::milliseconds kMacRetryPause{100};
 
 std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
-// ADD and CHECK need the pod netns; failing to open it is a bad CNI_NETNS.
-cni::Netns open_pod_netns(const std::string& path) {
-  try {
-    return cni::Netns::open(path);
-  } catch (const std::system_error& e) {
-    throw Error(cni::kErrInvalidEnv, std::string("CNI_NETNS is invalid: ") + e.what());
-  }
-}
-
 void set_mac_retrying(cni::NlSocket& sock, int index, const cni::MacAddress& mac,
                       cni::Logger& log) {
   for (int attempt = 1;; ++attempt) {
@@ -147,7 +138,7 @@ cni::Result cmd_add(const cni::CmdArgs& args, const Deps& deps) {
   const SriovConfig cfg = parse_config(args.conf, env.args);
 
   // Everything that can be checked without changing anything comes first.
-  const cni::Netns pod = open_pod_netns(env.netns);
+  const cni::Netns pod = cni::open_pod_netns(env.netns);
   const cni::Sysfs sysfs(cfg.sysfs_root);
   const VfLocation loc = locate_vf(sysfs, cfg.device_id, cfg.device_id_key);
   const cni::Netns host_ns = cni::Netns::current();
@@ -343,7 +334,7 @@ void cmd_check(const cni::CmdArgs& args, const Deps& deps) {
     throw Error(cni::kErrInvalidConfig, "invalid config: required prevResult missing");
   }
   const cni::Result& prev = *args.conf.prev_result;
-  const cni::Netns pod = open_pod_netns(env.netns);
+  const cni::Netns pod = cni::open_pod_netns(env.netns);
 
   if (!cfg.l2_only) cni::ipam_check(args);
 
