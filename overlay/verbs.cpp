@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "ipam/address_request.h"
+#include "ipam/global/pool_selection.h"
 #include "ipam/global/store_factory.h"
 #include "libcni/core/error.h"
 #include "libcni/core/rollback.h"
@@ -50,9 +51,11 @@ cni::Result cmd_add(const OverlayPlugin& p, const cni::CmdArgs& args) {
   const cni::Env& env = args.env;
   const auto parsed = p.parse(args.conf, args.environ);
   const OverlayConfig& cfg = parsed->overlay();
-  // The addresses asked for are global-ipam's to check, but a malformed one must fail before
-  // this ADD makes node state (the device, the store's first files), not after.
+  // The addresses and pools asked for are global-ipam's to check, but a malformed one (or a
+  // pool this pod may not have) must fail before this ADD makes node state (the device, the
+  // store's first files), not after.
   ipam::parse_address_requests(args.conf, env);
+  ipam::select_pools(cfg.ipam.pools, cfg.ipam.node_name, ipam::parse_pool_request(args.conf, env));
   const cni::Netns pod = cni::open_pod_netns(env.netns);
   cni::NlSocket host;
   cni::NlSocket pod_sock = cni::NlSocket::in(pod);

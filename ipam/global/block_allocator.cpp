@@ -56,10 +56,24 @@ const PoolConfig* BlockAllocator::pool_named(const std::string& name) const {
   return nullptr;
 }
 
+std::vector<const PoolConfig*> BlockAllocator::candidates() const {
+  std::vector<const PoolConfig*> out;
+  if (options_.pools) {
+    for (const auto& name : *options_.pools) {
+      if (const PoolConfig* p = pool_named(name)) out.push_back(p);
+    }
+    return out;
+  }
+  for (const auto& p : pools_) {
+    if (p.selects(options_.node)) out.push_back(&p);
+  }
+  return out;
+}
+
 std::vector<const PoolConfig*> BlockAllocator::pools_of(int family) const {
   std::vector<const PoolConfig*> out;
-  for (const auto& p : pools_) {
-    if (p.family() == family && p.selects(options_.node)) out.push_back(&p);
+  for (const PoolConfig* p : candidates()) {
+    if (p->family() == family) out.push_back(p);
   }
   return out;
 }
@@ -621,15 +635,17 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
     requested_pool[requested[i].ip.family()] = pools[i];
     wanted.emplace_back(requested[i].ip.family(), &requested[i]);
   }
-  for (const auto& p : pools_) {
-    if (!p.selects(options_.node)) continue;
+  const std::vector<const PoolConfig*> candidates = this->candidates();
+  for (const PoolConfig* p : candidates) {
     bool have = std::any_of(wanted.begin(), wanted.end(),
-                            [&](const auto& w) { return w.first == p.family(); });
-    if (!have) wanted.emplace_back(p.family(), nullptr);
+                            [&](const auto& w) { return w.first == p->family(); });
+    if (!have) wanted.emplace_back(p->family(), nullptr);
   }
   if (wanted.empty()) {
-    throw cni::Error(kErrNoAddress, "no pool selects node " + options_.node +
-                                        " (every pool's nodeSelector excludes it)");
+    throw cni::Error(kErrNoAddress,
+                     "no pool selects node " + options_.node +
+                         (options_.pools ? " and this pod (namespaceSelector)"
+                                         : " (every pool's nodeSelector excludes it)"));
   }
 
   // One round trip for the handle, this node's block index of every pool it may use and the
@@ -637,11 +653,9 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   // no read of its own).
   std::vector<KvStore::Read> reads = {{handle.key()}};
   size_t indexes = 0;
-  for (const auto& p : pools_) {
-    if (p.selects(options_.node)) {
-      reads.push_back({records::affinity_prefix(options_.node, p.name), true, true});
-      ++indexes;
-    }
+  for (const PoolConfig* p : candidates) {
+    reads.push_back({records::affinity_prefix(options_.node, p->name), true, true});
+    ++indexes;
   }
   if (options_.cache) {
     for (const auto& [key, e] : options_.cache->blocks()) reads.push_back({key});
@@ -651,9 +665,7 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   size_t records_at = reads.size();
   if (store_.transactions()) {
     reads.push_back({records::node_key(options_.node)});
-    for (const auto& p : pools_) {
-      if (p.selects(options_.node)) reads.push_back({records::pool_key(p.name)});
-    }
+    for (const PoolConfig* p : candidates) reads.push_back({records::pool_key(p->name)});
   }
   // With transactions and a cache that predicts a block for every family, that round trip
   // is the write itself, and the reads come only when the prediction was wrong.

@@ -52,6 +52,10 @@ struct AllocatorOptions {
   int64_t empty_block_grace_s = 600;
   // The wall clock in unix seconds (tests pass their own); default time().
   std::function<int64_t()> now;
+  // The pools assign() takes new addresses from, in the order tried per family (the pod's
+  // choice, pool_selection.h; checked there against the node); a family none of them is of
+  // gets no new address. nullopt: every pool that selects the node, in config order.
+  std::optional<std::vector<std::string>> pools;
 };
 
 // The cluster-wide allocator (Calico's IPAM core over our KvStore): pools cut into blocks,
@@ -141,6 +145,8 @@ class BlockAllocator {
   class Conflict {};  // a compare-and-swap lost: re-read and retry
 
   const PoolConfig* pool_named(const std::string& name) const;
+  // The pools new addresses come from (AllocatorOptions::pools), and those of one family.
+  std::vector<const PoolConfig*> candidates() const;
   std::vector<const PoolConfig*> pools_of(int family) const;
   std::string key_of(const PoolConfig& pool, const cni::IpNet& block) const;
 

@@ -37,6 +37,9 @@ struct PoolConfig {
   Range range;
   std::optional<cni::IpAddress> gateway;
   std::string node_selector;  // fnmatch(3) glob on the node name; empty: every node
+  // fnmatch(3) glob on the pod's namespace (CNI_ARGS K8S_POD_NAMESPACE); empty: every pod
+  // (pool_selection.h).
+  std::string namespace_selector;
 
   const cni::IpNet& cidr() const { return layout.pool(); }
   int family() const { return layout.family(); }

@@ -14,14 +14,17 @@
 #include "ipam/global/block_cache.h"
 #include "ipam/global/config.h"
 #include "ipam/global/node_lock.h"
+#include "ipam/global/pool_selection.h"
 #include "ipam/global/store_factory.h"
 #include "libcni/core/error.h"
+#include "libcni/protocol/fields.h"
 
 namespace global_ipam {
 
 using ipam::AllocatorOptions;
 using ipam::Assignment;
 using ipam::BlockAllocator;
+using ipam::FamilyPools;
 using ipam::GlobalConfig;
 using ipam::kErrAddressUnavailable;
 using ipam::kErrLeaseMismatch;
@@ -39,8 +42,9 @@ using ipam::records::Handle;
 struct Session {
   explicit Session(const cni::CmdArgs& args)
       : cfg(config(args)),
+        selection(select(cfg, args)),
         store(ipam::open_global_store(cfg.store)),
-        alloc(cfg.pools, *store, options(cfg)),
+        alloc(cfg.pools, *store, pod_options()),
         handle{cfg.network, args.env.container_id, args.env.ifname} {}
   // An allocator that keeps the node's cache beside the node lock (held: nobody else of this
   // node touches the cache meanwhile) when the store has transactions (etcd: the cache turns
@@ -48,10 +52,10 @@ struct Session {
   // else the plain one.
   BlockAllocator with_cache(const ipam::NodeLock& lock, std::optional<ipam::BlockCache>& cache) {
     if (!lock.held() || !store->transactions()) {
-      return BlockAllocator(cfg.pools, *store, options(cfg));
+      return BlockAllocator(cfg.pools, *store, pod_options());
     }
     cache.emplace(ipam::BlockCache::path_for(lock.queue_dir(), store->describe()));
-    AllocatorOptions o = options(cfg);
+    AllocatorOptions o = pod_options();
     o.cache = &*cache;
     return BlockAllocator(cfg.pools, *store, o);
   }
@@ -62,6 +66,28 @@ struct Session {
     // or the node lock taken (either creates files).
     if (args.env.command == "ADD") ipam::pools_of_requests(c.pools, c.requested);
     return c;
+  }
+
+  // ADD and CHECK: the pools this pod's new addresses come from (pool_selection.h), checked
+  // before the store is opened or the node lock taken. DEL, GC and STATUS look at what is
+  // held, whatever the pod asks for now.
+  static std::optional<std::vector<FamilyPools>> select(const GlobalConfig& c,
+                                                        const cni::CmdArgs& args) {
+    if (args.env.command != "ADD" && args.env.command != "CHECK") return std::nullopt;
+    ipam::PoolRequest request = ipam::parse_pool_request(args.conf, args.env);
+    auto selection = ipam::select_pools(c.pools, c.node_name, request);
+    if (selection.empty() && c.requested.empty() && args.env.command == "ADD") {
+      throw cni::Error(kErrNoAddress, "no pool selects node " + c.node_name + " and namespace " +
+                                          cni::quote_value(request.pod_namespace) +
+                                          " (nodeSelector, namespaceSelector)");
+    }
+    return selection;
+  }
+
+  AllocatorOptions pod_options() const {
+    AllocatorOptions o = options(cfg);
+    if (selection) o.pools = ipam::pool_names(*selection);
+    return o;
   }
 
   static AllocatorOptions options(const GlobalConfig& c) {
@@ -81,6 +107,7 @@ struct Session {
   }
 
   GlobalConfig cfg;
+  std::optional<std::vector<FamilyPools>> selection;
   std::unique_ptr<KvStore> store;
   BlockAllocator alloc;
   Handle handle;
@@ -160,9 +187,7 @@ void cmd_check(const cni::CmdArgs& args) {
     };
     if (held.empty()) throw mismatch("no address is held by " + s.handle.id());
     std::set<int> families;
-    for (const auto& p : s.cfg.pools) {
-      if (p.selects(s.cfg.node_name)) families.insert(p.family());
-    }
+    for (const auto& f : *s.selection) families.insert(f.family);
     for (int f : families) {
       bool have = std::any_of(held.begin(), held.end(),
                               [&](const Assignment& a) { return a.ip.family() == f; });
@@ -247,7 +272,10 @@ cni::Plugin plugin() {
   p.check = cmd_check;
   p.gc = cmd_gc;
   p.status = cmd_status;
-  p.parse = [](const cni::CmdArgs& a) { ipam::parse_global_config(a.conf, a.env, a.environ); };
+  p.parse = [](const cni::CmdArgs& a) {
+    GlobalConfig c = ipam::parse_global_config(a.conf, a.env, a.environ);
+    ipam::select_pools(c.pools, c.node_name, ipam::parse_pool_request(a.conf, a.env));
+  };
   return p;
 }
 

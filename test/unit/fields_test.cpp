@@ -2,22 +2,12 @@
 
 #include "libcni/core/error.h"
 #include "libcni/protocol/fields.h"
+#include "test/support/config_error.h"
 
 using nlohmann::json;
 
 namespace {
-// Returns the message of the kErrInvalidConfig error `fn` throws; fails if it throws none.
-template <class Fn>
-std::string config_error(Fn fn) {
-  try {
-    fn();
-  } catch (const cni::Error& e) {
-    CHECK(e.code() == cni::kErrInvalidConfig);
-    return e.msg();
-  }
-  FAIL("no error thrown");
-  return "";
-}
+using strait::unit::config_error;
 }  // namespace
 
 TEST_CASE("typed reads name the key path and the value", "[fields]") {

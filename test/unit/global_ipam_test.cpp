@@ -249,3 +249,74 @@ TEST_CASE("global-ipam STATUS: an unusable store is code 50", "[global-ipam][ver
   CHECK(add.out["code"] == 5);
   CHECK(add.out["msg"].get<std::string>().find("not-a-dir/store") != std::string::npos);
 }
+
+TEST_CASE("global-ipam pool selection: annotations, args.cni.pools, namespaceSelector",
+          "[global-ipam][verbs][pools]") {
+  Dir d;
+  json conf = config(d.path() + "/store");
+  conf["ipam"]["pools"].push_back({{"name", "v4-team"}, {"cidr", "10.21.0.0/24"}});
+  conf["ipam"]["pools"].push_back(
+      {{"name", "v4-sys"}, {"cidr", "10.22.0.0/24"}, {"namespaceSelector", "kube-*"}});
+  const std::string ns = "IgnoreUnknown=1;K8S_POD_NAMESPACE=kube-system";
+
+  json annotated = conf;
+  annotated["runtimeConfig"] = {
+      {"io.kubernetes.cri.pod-annotations", {{"strait.io/ipv4pools", R"(["v4-sys"])"}}}};
+  Out add = run("ADD", annotated, "c1", "eth0", ns);
+  REQUIRE(add.rc == 0);
+  REQUIRE(add.out["ips"].size() == 2);
+  CHECK(add.out["ips"][0]["address"].get<std::string>().rfind("10.22.0.", 0) == 0);
+  CHECK(add.out["ips"][1]["address"].get<std::string>().rfind("fd00:20:", 0) == 0);
+  json chk = annotated;
+  chk["prevResult"] = add.out;
+  CHECK(run("CHECK", chk, "c1", "eth0", ns).rc == 0);
+
+  // args.cni.pools beats the annotation.
+  json both = annotated;
+  both["args"] = {{"cni", {{"pools", {"v4-team"}}}}};
+  Out by_args = run("ADD", both, "c2", "eth0", ns);
+  REQUIRE(by_args.rc == 0);
+  CHECK(by_args.out["ips"][0]["address"].get<std::string>().rfind("10.21.0.", 0) == 0);
+
+  // The namespace filter: another namespace may not name v4-sys, and nothing is taken.
+  Out refused = run("ADD", annotated, "c3", "eth0", "IgnoreUnknown=1;K8S_POD_NAMESPACE=default");
+  CHECK(refused.rc == 1);
+  CHECK(refused.out["code"] == 7);
+  CHECK(refused.out["msg"] ==
+        "invalid config: pool \"v4-sys\" (annotation strait.io/ipv4pools) does not select "
+        "namespace \"default\" (namespaceSelector \"kube-*\")");
+  CHECK_FALSE(fs::exists(d.path() + "/store/handles/net1/c3"));
+  CHECK(run("DEL", annotated, "c3", "eth0", ns).rc == 0);  // DEL does not look at the choice
+
+  REQUIRE(run("DEL", annotated, "c1", "eth0", ns).rc == 0);
+  REQUIRE(run("DEL", both, "c2", "eth0", ns).rc == 0);
+}
+
+TEST_CASE("global-ipam pool selection errors leave no store behind",
+          "[global-ipam][verbs][pools]") {
+  Dir d;
+  json conf = config(d.path() + "/store");
+  json bad = conf;
+  bad["args"] = {{"cni", {{"pools", {"missing"}}}}};
+  Out o = run("ADD", bad);
+  CHECK(o.out["code"] == 7);
+  CHECK(
+      o.out["msg"] ==
+      "invalid config: pool \"missing\" (args.cni.pools[0]) does not exist; the pools are v4, v6");
+  json malformed = conf;
+  malformed["runtimeConfig"] = {
+      {"io.kubernetes.cri.pod-annotations", {{"strait.io/ipv6pools", "v6"}}}};
+  Out m = run("ADD", malformed);
+  CHECK(m.out["code"] == 7);
+  CHECK(m.out["msg"].get<std::string>().find("annotation strait.io/ipv6pools: \"v6\"") !=
+        std::string::npos);
+  // No pool for this namespace at all: code 100 before the store is opened.
+  json only_sys = conf;
+  for (auto& p : only_sys["ipam"]["pools"]) p["namespaceSelector"] = "kube-*";
+  Out none = run("ADD", only_sys, "c1", "eth0", "K8S_POD_NAMESPACE=default");
+  CHECK(none.out["code"] == 100);
+  CHECK(none.out["msg"] ==
+        "no pool selects node node-a and namespace \"default\" (nodeSelector, namespaceSelector)");
+  CHECK_FALSE(fs::exists(d.path() + "/store"));
+  CHECK_FALSE(fs::exists(d.path() + "/store-locks"));
+}
