@@ -110,12 +110,15 @@ PoolRequest parse_pool_request(const cni::NetConf& conf, const cni::Env& env) {
 
 std::vector<FamilyPools> select_pools(const std::vector<PoolConfig>& pools, const std::string& node,
                                       const PoolRequest& request) {
+  // The config's families in order, then the other: an annotation of a family the config has
+  // no pool of names a pool that cannot serve it, which is refused like any other.
   std::vector<int> families;
-  for (const auto& p : pools) {
-    if (std::find(families.begin(), families.end(), p.family()) == families.end()) {
-      families.push_back(p.family());
-    }
-  }
+  auto add_family = [&](int f) {
+    if (std::find(families.begin(), families.end(), f) == families.end()) families.push_back(f);
+  };
+  for (const auto& p : pools) add_family(p.family());
+  add_family(AF_INET);
+  add_family(AF_INET6);
   std::vector<FamilyPools> out;
   for (int family : families) {
     const std::string& ns = request.pod_namespace;

@@ -530,6 +530,113 @@ TEST_CASE(
   CHECK(store_allocations(store).empty());
 }
 
+// Pool selection per pod through cnitool, as containerd and CRI-O drive it: the pod's
+// annotations come in CAP_ARGS and reach the plugin (runtimeConfig) only for a network that
+// declares the capability; args.cni.pools comes from the config (cnitool users, multus
+// cni-args); the namespace from CNI_ARGS. A refused ADD leaves nothing in the store.
+TEST_CASE("global-ipam pool selection through cnitool: annotations in CAP_ARGS, args.cni.pools",
+          "[global-ipam][pools]") {
+  TempNetns pod("gisel");
+  TempDir conf_dir("strait-gisel-conf");
+  TempDir store_dir("strait-gisel-store");
+  TempDir cache("strait-gisel-cache");
+  json ipam = {{"type", "global-ipam"},
+               {"nodeName", "sel-node"},
+               {"pools",
+                {{{"name", "team"}, {"cidr", "10.132.0.0/24"}, {"namespaceSelector", "team-*"}},
+                 {{"name", "default"}, {"cidr", "10.130.0.0/24"}},
+                 {{"name", "special"}, {"cidr", "10.131.0.0/24"}},
+                 {{"name", "v6"}, {"cidr", "fd00:130::/64"}}}},
+               {"store", {{"type", "file"}, {"path", store_dir.path()}}},
+               {"nodeLockDir", lock_dir()}};
+  // A network per way of naming pools, one plugin each.
+  auto network = [&](const std::string& tag, json plugin) {
+    std::string name = unique_name("gisel-" + tag, 40);
+    plugin["type"] = "global-ipam";
+    plugin["ipam"] = ipam;
+    json list = {{"cniVersion", "1.1.0"}, {"name", name}, {"plugins", {plugin}}};
+    std::ofstream(conf_dir.path() + "/10-" + name + ".conflist") << list.dump(2);
+    return name;
+  };
+  const json capability = {{"io.kubernetes.cri.pod-annotations", true}};
+  const std::string annotated = network("ann", {{"capabilities", capability}});
+  const std::string undeclared = network("nocap", json::object());
+  const std::string by_args = network(
+      "args", {{"capabilities", capability}, {"args", {{"cni", {{"pools", {"special"}}}}}}});
+  auto cap_args = [](const std::string& v4pools) {
+    return json{{"io.kubernetes.cri.pod-annotations",
+                 {{"strait.io/ipv4pools", v4pools}, {"other.io/key", "x"}}}}
+        .dump();
+  };
+  auto run = [&](const std::string& verb, const std::string& net, const std::string& ns,
+                 const std::string& caps) {
+    cni::EnvMap env = {{"NETCONFPATH", conf_dir.path()},
+                       {"CNI_PATH", STRAIT_BIN_DIR},
+                       {"CNI_CACHE_DIR", cache.path()},
+                       {"CNI_ARGS", "IgnoreUnknown=1;K8S_POD_NAMESPACE=" + ns + ";K8S_POD_NAME=p"},
+                       {"CAP_ARGS", caps},
+                       {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}};
+    return cni::spawn({bin("cnitool"), verb, net, pod.path()}, env, "");
+  };
+  // The IPv4 address an ADD got (its pool's prefix), after checking the IPv6 one.
+  auto add_v4 = [&](const std::string& net, const std::string& ns, const std::string& caps) {
+    auto r = run("add", net, ns, caps);
+    INFO(net << " " << ns << ": " << r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    json res = json::parse(r.out);
+    REQUIRE(res["ips"].size() == 2);
+    // Only IPv4 pools named: IPv6 comes from the config's pools, as Calico does.
+    CHECK(res["ips"][1]["address"].get<std::string>().rfind("fd00:130:", 0) == 0);
+    auto check = run("check", net, ns, caps);
+    INFO("check: " << check.out << check.err);
+    CHECK(check.exit_code == 0);
+    std::string a = res["ips"][0]["address"];
+    return a.substr(0, a.rfind('.'));
+  };
+  ipam::FileStore store(store_dir.path(), std::chrono::milliseconds(5000));
+
+  // Pools of a family are alternatives, this node's blocks of all of them before a new block:
+  // each section's first ADD claims a block of the first pool it may use, and the second one
+  // would take an address of that block unless the pod's choice excludes its pool.
+  SECTION("the annotation picks the pool; without the capability it is not sent") {
+    CHECK(add_v4(undeclared, "default", cap_args(R"(["special"])")) == "10.130.0");
+    CHECK(add_v4(annotated, "default", cap_args(R"(["special"])")) == "10.131.0");
+    CHECK(store_allocations(store).size() == 4);
+    for (const auto& net : {annotated, undeclared}) {
+      auto del = run("del", net, "default", cap_args(R"(["special"])"));
+      INFO(del.out << del.err);
+      CHECK(del.exit_code == 0);
+    }
+  }
+  SECTION("args.cni.pools beats the annotation; namespaceSelector picks among the rest") {
+    CHECK(add_v4(annotated, "team-a", "{}") == "10.132.0");  // team selects team-a, first
+    CHECK(add_v4(by_args, "team-a", cap_args(R"(["team"])")) == "10.131.0");
+    for (const auto& net : {by_args, annotated}) {
+      CHECK(run("del", net, "team-a", "{}").exit_code == 0);
+    }
+  }
+  SECTION("a pool the pod may not have: code 7 naming it, nothing allocated or cached") {
+    for (const auto& [ns, pools, why] :
+         std::vector<std::tuple<std::string, std::string, std::string>>{
+             {"default", R"(["team"])", "does not select namespace \"default\""},
+             {"default", R"(["gone"])",
+              "pool \"gone\" (annotation strait.io/ipv4pools) does not "
+              "exist"},
+             {"default", "[team", "is not a JSON list of pool names"}}) {
+      auto r = run("add", annotated, ns, cap_args(pools));
+      INFO(r.out << r.err);
+      CHECK(r.exit_code != 0);
+      // cnitool prints the plugin's msg (the code is the unit and hostile tests' business).
+      CHECK(r.err.find("failed (add): invalid config: ") != std::string::npos);
+      CHECK(r.err.find(why) != std::string::npos);
+      CHECK(run("del", annotated, ns, cap_args(pools)).exit_code == 0);  // as a runtime does
+    }
+    CHECK_FALSE(fs::exists(store_dir.path() + "/handles"));
+  }
+  CHECK(store_allocations(store).empty());
+  CHECK((!fs::exists(cache.path() + "/results") || fs::is_empty(cache.path() + "/results")));
+}
+
 // ---- etcd -------------------------------------------------------------------------------
 
 namespace {

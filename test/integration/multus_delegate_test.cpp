@@ -515,3 +515,54 @@ TEST_CASE("multus-style delegation of a conflist: macvlan + bandwidth on net1 an
   CHECK(node.held().empty());
   CHECK(node.host.links() == host_links);
 }
+
+// multus' "cni-args" annotation lands in args.cni: args.cni.pools picks the delegate's pool
+// among the NAD's, and a pool whose namespaceSelector excludes the pod's namespace (team-a) is
+// refused with code 7 naming it and leaves nothing; DEL from the cached config, twice.
+TEST_CASE("multus-style delegation: args.cni.pools from cni-args picks the pool",
+          "[multus][pools]") {
+  for (const Target& t : targets()) {
+    if (t.ipam != "global-ipam") continue;
+    DYNAMIC_SECTION(t.name) {
+      Node node;
+      TempNetns pod{"mup"};
+      const std::string cid = unique_name("multuspool", 40);
+      json c = node.nad(t, unique_name("mupool", 40), "198.51.100", "02:00:00:4d:02:01", "");
+      c["runtimeConfig"].erase("ips");  // no requested address: the pool decides
+      c["ipam"]["pools"] = json::array(
+          {{{"name", "pool-a"}, {"cidr", "198.51.100.0/25"}, {"gateway", "198.51.100.1"}},
+           {{"name", "pool-b"}, {"cidr", "198.51.100.128/25"}, {"namespaceSelector", "team-*"}},
+           {{"name", "pool-c"}, {"cidr", "203.0.113.0/24"}, {"namespaceSelector", "other-*"}}});
+      const std::string args = k8s_args(cid, "");
+
+      json refused = c;
+      refused["args"]["cni"]["pools"] = {"pool-c"};
+      PluginRun r = node.call(t, "ADD", pod.path(), cid, "net1", args, refused.dump());
+      INFO(t.name << " ADD naming pool-c: " << r.out << r.err);
+      CHECK(r.exit_code == 1);
+      CHECK(r.json().value("code", 0) == 7);
+      CHECK(r.json().value("msg", "").find("pool \"pool-c\" (args.cni.pools[0]) does not select "
+                                           "namespace \"team-a\"") != std::string::npos);
+      CHECK(node.held().empty());
+      if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo"});
+      CHECK(node.call(t, "DEL", pod.path(), cid, "net1", args, refused.dump()).exit_code == 0);
+
+      c["args"]["cni"]["pools"] = {"pool-b"};
+      const std::string cached = c.dump();
+      r = node.call(t, "ADD", pod.path(), cid, "net1", args, cached);
+      INFO(t.name << " ADD naming pool-b: " << r.out << r.err);
+      REQUIRE(r.exit_code == 0);
+      const std::string addr = r.json().at("ips").at(0).at("address");
+      REQUIRE(addr.rfind("198.51.100.", 0) == 0);
+      CHECK(std::stoi(addr.substr(11)) >= 128);  // pool-b, not pool-a (first in the NAD)
+      CHECK(node.held().size() == 1);
+      for (int round = 0; round < 2; ++round) {
+        PluginRun d = node.call(t, "DEL", pod.path(), cid, "net1", args, cached);
+        INFO("DEL round " << round << ": " << d.out << d.err);
+        CHECK(d.exit_code == 0);
+      }
+      CHECK(node.held().empty());
+      if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo"});
+    }
+  }
+}

@@ -112,6 +112,11 @@ TEST_CASE("pool selection: args.cni.pools > annotations > config, per family",
   GlobalConfig c = selection_config();
   c.pools.erase(c.pools.begin() + 3);  // d
   CHECK(names(ipam::select_pools(c.pools, "rack1-n1", request({}))) == "v4: a,c (config)");
+  // ... and an annotation for it names a pool that cannot serve it.
+  CHECK_THROWS_WITH(
+      ipam::select_pools(c.pools, "rack1-n1",
+                         request(annotations({{"strait.io/ipv6pools", R"(["c"])"}}))),
+      "invalid config: pool \"c\" (annotation strait.io/ipv6pools) is an IPv4 pool, not IPv6");
 }
 
 TEST_CASE("pool selection: named pools that cannot be used are code 7 naming them",
