@@ -138,9 +138,12 @@ paths=("ours $p-pod0 $p-pod1 $pod1 pod-to-pod-over-our-ipip-(tunl0)"
   "hand_pod $p-hpod0 $p-hpod1 10.98.1.2 pod-to-pod-over-an-ipip-made-by-hand-(the-same-data-plane)"
   "hand $p-n0 $p-n1 10.99.0.2 node-to-node-over-the-hand-made-ipip"
   "under $p-n0 $p-n1 192.0.2.11 node-to-node-over-the-underlay")
+servers=() # one iperf3 server per server netns (the node-to-node paths share n1)
 for entry in "${paths[@]}"; do
   read -r key client server address label <<<"$entry"
-  ip netns exec "$server" iperf3 -s -D -I "$work/iperf-$key.pid" >/dev/null
+  [[ " ${servers[*]} " == *" $server "* ]] && continue
+  ip netns exec "$server" iperf3 -s -D -I "$work/iperf-$server.pid" >/dev/null
+  servers+=("$server")
 done
 sleep 0.5
 for entry in "${paths[@]}"; do # warm-up: ARP, the neighbours
@@ -154,9 +157,8 @@ for ((r = 0; r < iperf_reps; r++)); do
     goodput "$client" "$address" >> "$work/bw-$key"
   done
 done
-for entry in "${paths[@]}"; do
-  read -r key client server address label <<<"$entry"
-  kill "$(cat "$work/iperf-$key.pid")" 2>/dev/null || true
+for server in "${servers[@]}"; do
+  kill "$(cat "$work/iperf-$server.pid")" 2>/dev/null || true
 done
 
 echo
