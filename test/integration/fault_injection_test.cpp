@@ -134,9 +134,9 @@ const std::vector<FaultTarget> kTargets = {
 // run by the VM suite of their plugin in its one boot (test/vm/CMakeLists.txt, "vm: ipip").
 // ipip's successful path: the bystander's ADD makes tunl0's tunnel address and the node record;
 // the killed ADDs run the steady path (vxlan's shared code with tunl0 for the device), killed
-// at two points of its netlink writes (after the veth, before the pod's routes) and of its file
-// opens (the store's records around the IPAM exec). Each point costs seven execs, about 10 s
-// under TCG on a busy machine: the rows of the main phase kill at every call.
+// at two points each of its netlink writes (sendmsg) and its file opens (openat: sysctls, the
+// store, the IPAM exec), a third and two thirds of the way through. Each point costs seven
+// execs, 10-20 s under TCG on a busy machine: the rows of the main phase kill at every call.
 const std::vector<FaultTarget> kVmTargets = {
     {"ipip", {"global-ipam", 28, false}, true, 4, {"sendmsg", "openat"}, false, "ipip", 2},
 };
