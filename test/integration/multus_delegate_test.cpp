@@ -25,7 +25,8 @@
 // (pod gone) or naming a deleted namespace, and repeated. At the end nothing is left: no
 // lease, no link.
 //
-// A new executable joins with one targets() row.
+// A new executable joins with one targets() row (one that needs the VM's kernel: a test case
+// tagged [.vm] calling delegation(), run by its VM suite, as ipip's).
 namespace {
 
 namespace fs = std::filesystem;
@@ -164,122 +165,142 @@ std::string k8s_args(const std::string& cid, const std::string& extra) {
   return extra.empty() ? a : a + ";" + extra;
 }
 
+// One targets() row: net1 and net2 added as multus does, a third attachment with the
+// deprecated CNI_ARGS, then DEL from the cache in each of the sections (`every_del` false: only
+// the one after the pod netns was deleted, DEL naming it, twice).
+void delegation(const Target& t, bool every_del = true) {
+  Node node;
+  // The pod with nothing attached, and with net1 and net2.
+  const std::set<std::string> bare = strait::test::new_netns_links();
+  const std::set<std::string> both = strait::test::new_netns_links({"net1", "net2"});
+  TempNetns pod{"mup"};
+  const std::string cid = unique_name("multus", 40);
+  struct Attachment {
+    std::string ifname, network, prefix, mac, ip, cached, args;
+  };
+  std::vector<Attachment> atts = {{"net1", unique_name("munet1", 40), "198.51.100",
+                                   "02:00:00:4d:00:01", "198.51.100.41", "", ""},
+                                  {"net2", unique_name("munet2", 40), "203.0.113",
+                                   "02:00:00:4d:00:02", "203.0.113.42", "", ""}};
+
+  // ADD, as multus does it: one delegate after the other, and it caches each config.
+  for (auto& a : atts) {
+    a.cached = node.nad(t, a.network, a.prefix, a.mac, a.ip).dump();
+    // The selection element's mac/ips also go to CNI_ARGS (the same values).
+    a.args = k8s_args(cid, "MAC=" + a.mac + ";IP=" + a.ip);
+    PluginRun r = node.call(t, "ADD", pod.path(), cid, a.ifname, a.args, a.cached);
+    INFO(t.name << " ADD " << a.ifname << ": " << r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    json res = r.json();
+    CHECK(res.at("cniVersion") == "0.3.1");
+    REQUIRE(res.at("ips").size() == 1);
+    // 0.3.1 results carry "version" per address.
+    CHECK(res["ips"][0].at("version") == "4");
+    const std::string prefix_len = t.routed ? "/32" : "/24";
+    CHECK(res["ips"][0].at("address") == a.ip + prefix_len);
+    CHECK(res["ips"][0].at("gateway") == (t.routed ? "169.254.1.1" : a.prefix + ".1"));
+    if (t.makes_link) {
+      // The pod's interface: the one ips[].interface names (a routed pod's result lists
+      // the host veth too).
+      REQUIRE(res["ips"][0].contains("interface"));
+      const json& iface = res.at("interfaces").at(res["ips"][0]["interface"].get<size_t>());
+      CHECK(iface.at("name") == a.ifname);
+      CHECK(iface.at("sandbox") == pod.path());
+      std::string shown = pod.exec("ip -o addr show dev " + a.ifname);
+      CHECK(shown.find(a.ip + prefix_len) != std::string::npos);
+      if (!t.routed) {
+        CHECK(iface.at("mac") == a.mac);
+        CHECK(pod.exec("cat /sys/class/net/" + a.ifname + "/address").find(a.mac) !=
+              std::string::npos);
+      }
+    }
+  }
+  CHECK(node.held().size() == 2);
+  if (t.makes_link) CHECK(pod.links() == both);
+
+  // The deprecated CNI_ARGS MAC=/IP= of a selection element (multus < 3.5 style) on a
+  // third attachment, with runtimeConfig absent.
+  {
+    TempNetns pod3{"mup"};
+    const std::string cid3 = unique_name("multus3", 40);
+    json c = node.nad(t, atts[0].network, atts[0].prefix, "", "");
+    c.erase("runtimeConfig");
+    const std::string mac_arg = "MAC=02:00:00:4d:00:03;";
+    PluginRun r = node.call(t, "ADD", pod3.path(), cid3, "net1",
+                            k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
+    INFO(t.name << " ADD with CNI_ARGS MAC/IP: " << r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.json()["ips"][0].at("address") ==
+          std::string("198.51.100.43") + (t.routed ? "/32" : "/24"));
+    if (t.makes_link && !t.routed) {
+      CHECK(r.json()["interfaces"][0].at("mac") == "02:00:00:4d:00:03");
+    }
+    PluginRun d = node.call(t, "DEL", pod3.path(), cid3, "net1",
+                            k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
+    INFO("DEL: " << d.out << d.err);
+    REQUIRE(d.exit_code == 0);
+    CHECK(node.held().size() == 2);
+  }
+
+  // The master the cached config names is renamed after the ADD (for macvlan): DEL still
+  // comes with the cached bytes, in reverse order.
+  if (t.makes_link) {
+    sh_ok("ip -n " + node.host.name() + " link set mst0 down");
+    sh_ok("ip -n " + node.host.name() + " link set mst0 name mst0-renamed");
+  }
+
+  if (every_del) {
+    SECTION("the pod netns is gone: DEL with CNI_NETNS empty") {
+      pod.remove();
+      for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
+        PluginRun d = node.call(t, "DEL", "", cid, a->ifname, a->args, a->cached);
+        INFO(t.name << " DEL " << a->ifname << " without netns: " << d.out << d.err);
+        CHECK(d.exit_code == 0);
+      }
+    }
+  }
+  SECTION("the pod netns is gone: DEL naming the deleted netns, twice") {
+    const std::string dead = pod.path();
+    pod.remove();
+    for (int round = 0; round < 2; ++round) {
+      for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
+        PluginRun d = node.call(t, "DEL", dead, cid, a->ifname, a->args, a->cached);
+        INFO(t.name << " DEL " << a->ifname << " with a dead netns, round " << round << ": "
+                    << d.out << d.err);
+        CHECK(d.exit_code == 0);
+      }
+    }
+  }
+  if (every_del) {
+    SECTION("the pod is alive: DEL removes the links too, then again") {
+      for (int round = 0; round < 2; ++round) {
+        for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
+          PluginRun d = node.call(t, "DEL", pod.path(), cid, a->ifname, a->args, a->cached);
+          INFO(t.name << " DEL " << a->ifname << ", round " << round << ": " << d.out << d.err);
+          CHECK(d.exit_code == 0);
+        }
+      }
+      CHECK(pod.links() == bare);
+    }
+  }
+  CHECK(node.held().empty());
+}
+
 }  // namespace
 
 TEST_CASE("multus-style delegation: net1 and net2, 0.3.1, runtimeConfig, DEL from the cache",
           "[multus]") {
   for (const Target& t : targets()) {
-    DYNAMIC_SECTION(t.name) {
-      Node node;
-      TempNetns pod{"mup"};
-      const std::string cid = unique_name("multus", 40);
-      struct Attachment {
-        std::string ifname, network, prefix, mac, ip, cached, args;
-      };
-      std::vector<Attachment> atts = {{"net1", unique_name("munet1", 40), "198.51.100",
-                                       "02:00:00:4d:00:01", "198.51.100.41", "", ""},
-                                      {"net2", unique_name("munet2", 40), "203.0.113",
-                                       "02:00:00:4d:00:02", "203.0.113.42", "", ""}};
-
-      // ADD, as multus does it: one delegate after the other, and it caches each config.
-      for (auto& a : atts) {
-        a.cached = node.nad(t, a.network, a.prefix, a.mac, a.ip).dump();
-        // The selection element's mac/ips also go to CNI_ARGS (the same values).
-        a.args = k8s_args(cid, "MAC=" + a.mac + ";IP=" + a.ip);
-        PluginRun r = node.call(t, "ADD", pod.path(), cid, a.ifname, a.args, a.cached);
-        INFO(t.name << " ADD " << a.ifname << ": " << r.out << r.err);
-        REQUIRE(r.exit_code == 0);
-        json res = r.json();
-        CHECK(res.at("cniVersion") == "0.3.1");
-        REQUIRE(res.at("ips").size() == 1);
-        // 0.3.1 results carry "version" per address.
-        CHECK(res["ips"][0].at("version") == "4");
-        const std::string prefix_len = t.routed ? "/32" : "/24";
-        CHECK(res["ips"][0].at("address") == a.ip + prefix_len);
-        CHECK(res["ips"][0].at("gateway") == (t.routed ? "169.254.1.1" : a.prefix + ".1"));
-        if (t.makes_link) {
-          // The pod's interface: the one ips[].interface names (a routed pod's result lists
-          // the host veth too).
-          REQUIRE(res["ips"][0].contains("interface"));
-          const json& iface = res.at("interfaces").at(res["ips"][0]["interface"].get<size_t>());
-          CHECK(iface.at("name") == a.ifname);
-          CHECK(iface.at("sandbox") == pod.path());
-          std::string shown = pod.exec("ip -o addr show dev " + a.ifname);
-          CHECK(shown.find(a.ip + prefix_len) != std::string::npos);
-          if (!t.routed) {
-            CHECK(iface.at("mac") == a.mac);
-            CHECK(pod.exec("cat /sys/class/net/" + a.ifname + "/address").find(a.mac) !=
-                  std::string::npos);
-          }
-        }
-      }
-      CHECK(node.held().size() == 2);
-      if (t.makes_link) CHECK(pod.links() == std::set<std::string>{"lo", "net1", "net2"});
-
-      // The deprecated CNI_ARGS MAC=/IP= of a selection element (multus < 3.5 style) on a
-      // third attachment, with runtimeConfig absent.
-      {
-        TempNetns pod3{"mup"};
-        const std::string cid3 = unique_name("multus3", 40);
-        json c = node.nad(t, atts[0].network, atts[0].prefix, "", "");
-        c.erase("runtimeConfig");
-        const std::string mac_arg = "MAC=02:00:00:4d:00:03;";
-        PluginRun r = node.call(t, "ADD", pod3.path(), cid3, "net1",
-                                k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
-        INFO(t.name << " ADD with CNI_ARGS MAC/IP: " << r.out << r.err);
-        REQUIRE(r.exit_code == 0);
-        CHECK(r.json()["ips"][0].at("address") ==
-              std::string("198.51.100.43") + (t.routed ? "/32" : "/24"));
-        if (t.makes_link && !t.routed) {
-          CHECK(r.json()["interfaces"][0].at("mac") == "02:00:00:4d:00:03");
-        }
-        PluginRun d = node.call(t, "DEL", pod3.path(), cid3, "net1",
-                                k8s_args(cid3, mac_arg + "IP=198.51.100.43"), c.dump());
-        INFO("DEL: " << d.out << d.err);
-        REQUIRE(d.exit_code == 0);
-        CHECK(node.held().size() == 2);
-      }
-
-      // The master the cached config names is renamed after the ADD (for macvlan): DEL still
-      // comes with the cached bytes, in reverse order.
-      if (t.makes_link) {
-        sh_ok("ip -n " + node.host.name() + " link set mst0 down");
-        sh_ok("ip -n " + node.host.name() + " link set mst0 name mst0-renamed");
-      }
-
-      SECTION("the pod netns is gone: DEL with CNI_NETNS empty") {
-        pod.remove();
-        for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
-          PluginRun d = node.call(t, "DEL", "", cid, a->ifname, a->args, a->cached);
-          INFO(t.name << " DEL " << a->ifname << " without netns: " << d.out << d.err);
-          CHECK(d.exit_code == 0);
-        }
-      }
-      SECTION("the pod netns is gone: DEL naming the deleted netns, twice") {
-        const std::string dead = pod.path();
-        pod.remove();
-        for (int round = 0; round < 2; ++round) {
-          for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
-            PluginRun d = node.call(t, "DEL", dead, cid, a->ifname, a->args, a->cached);
-            INFO(t.name << " DEL " << a->ifname << " with a dead netns, round " << round << ": "
-                        << d.out << d.err);
-            CHECK(d.exit_code == 0);
-          }
-        }
-      }
-      SECTION("the pod is alive: DEL removes the links too, then again") {
-        for (int round = 0; round < 2; ++round) {
-          for (auto a = atts.rbegin(); a != atts.rend(); ++a) {
-            PluginRun d = node.call(t, "DEL", pod.path(), cid, a->ifname, a->args, a->cached);
-            INFO(t.name << " DEL " << a->ifname << ", round " << round << ": " << d.out << d.err);
-            CHECK(d.exit_code == 0);
-          }
-        }
-        CHECK(pod.links() == std::set<std::string>{"lo"});
-      }
-      CHECK(node.held().empty());
-    }
+    DYNAMIC_SECTION(t.name) { delegation(t); }
   }
+}
+
+// ipip's row, in its VM suite (a kernel with ipip; hidden from the main phase): both networks'
+// pods on the node's one tunl0, routed as vxlan's, the underlay renamed before DEL. One DEL
+// section, the pod netns deleted (each section repeats the ADDs, seconds each under TCG); the
+// soak and the sweep delete live ipip pods.
+TEST_CASE("multus-style delegation in the VM: ipip + global-ipam", "[.vm][ipip]") {
+  delegation({"ipip + global-ipam", "ipip", "global-ipam", true, true}, /*every_del=*/false);
 }
 
 // ipip on this machine's kernel, which has no ipip: multus delegates net1 and net2, each ADD

@@ -93,6 +93,12 @@ std::set<std::string> TempNetns::links() const {
   return out;
 }
 
+std::set<std::string> new_netns_links(const std::set<std::string>& plus) {
+  std::set<std::string> out = TempNetns("fresh").links();
+  out.insert(plus.begin(), plus.end());
+  return out;
+}
+
 TempDir::TempDir(std::string_view prefix) {
   std::string tmpl =
       (std::filesystem::temp_directory_path() / (std::string(prefix) + "-XXXXXX")).string();

@@ -54,6 +54,11 @@ class TempNetns {
   bool alive_ = true;
 };
 
+// The links the kernel puts in a new network namespace, plus `plus`: "lo", and the fallback
+// device of each tunnel module loaded (tunl0 with ipip, as in the VM suites). What a pod netns
+// holds with nothing attached. Makes a namespace to look: call it once per test.
+std::set<std::string> new_netns_links(const std::set<std::string>& plus = {});
+
 // A temporary directory, removed recursively on destruction.
 class TempDir {
  public:
