@@ -49,6 +49,7 @@ PoolConfig parse_pool(const Fields& f) {
     f.fail("cidr", "pool " + p.name + ": " + e.what());
   }
   p.node_selector = f.str_or("nodeSelector", "");
+  p.nat_outgoing = f.boolean("natOutgoing");
   return p;
 }
 
