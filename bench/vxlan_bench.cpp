@@ -222,10 +222,11 @@ SyncRows sync_scale(const Options& opt, bool nat) {
   overlay::Agent agent(*setup.config, setup.overhead, setup.make_tunnel, *store, log);
   for (int r = 0; r < opt.full; ++r) {
     run_checked({ip_binary(), "-n", lab.node(0).name(), "link", "del", vxlan::kDefaultDevice});
-    // nft from the benchmark (the agent programs the table through libnftables).
+    // nft from the benchmark (the agent programs the table through libnftables); added first
+    // so that the delete succeeds before the first pass made it.
     if (nat) {
-      run_checked({ip_binary(), "netns", "exec", lab.node(0).name(), "nft", "delete", "table", "ip",
-                   "strait-nat"});
+      run_checked({ip_binary(), "netns", "exec", lab.node(0).name(), "nft",
+                   "add table ip strait-nat; delete table ip strait-nat"});
     }
     const auto t0 = Clock::now();
     const overlay::ReconcileReport rep = agent.pass();
