@@ -8,6 +8,7 @@
 #include "ipam/global/config.h"
 #include "libcni/core/error.h"
 #include "overlay/nat.h"
+#include "overlay/nftables.h"
 
 // natOutgoing as global-ipam reads it and the strait-nat table the overlay agents want from
 // it (overlay/nat.h); the kernel side is test/integration/vxlan_nat_test.cpp.
@@ -66,4 +67,18 @@ TEST_CASE("the NAT table returns every pool and masquerades the natOutgoing ones
             .find("\t\tip6 daddr fd00:10::/120 return\n"
                   "\t\tip6 saddr fd00:10::/120 masquerade\n") != std::string::npos);
   CHECK(overlay::nat_table(v6, AF_INET).empty());
+}
+
+// What nftables refuses comes back as NftError with our summary and nft's own message (a
+// syntax error: refused before anything reaches the kernel).
+TEST_CASE("nftables: a refused command names what was tried and nft's message", "[nat]") {
+  overlay::Nftables nft;
+  try {
+    nft.run("add tabel ip strait-nat", "cannot add the table");
+    FAIL("no error");
+  } catch (const overlay::NftError& e) {
+    const std::string what = e.what();
+    CHECK(what.rfind("cannot add the table: ", 0) == 0);
+    CHECK(what.find("syntax error") != std::string::npos);
+  }
 }
