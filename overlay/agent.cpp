@@ -16,6 +16,7 @@
 #include "libcni/kernel/netlink.h"
 #include "libcni/protocol/version.h"
 #include "overlay/cluster.h"
+#include "overlay/nat.h"
 #include "overlay/node_side.h"
 
 namespace overlay {
@@ -122,7 +123,7 @@ std::string describe(const ReconcileReport& r) {
                   std::to_string(w.total()) + " writes (" + std::to_string(w.node) + " node, " +
                   std::to_string(w.routes_added) + " added, " + std::to_string(w.routes_replaced) +
                   " replaced, " + std::to_string(w.routes_deleted) + " deleted, " +
-                  std::to_string(w.peers) + " peer)";
+                  std::to_string(w.peers) + " peer, " + std::to_string(w.nat) + " nat)";
   return s;
 }
 
@@ -154,6 +155,7 @@ ReconcileReport Agent::pass() {
       reconcile(sock, *tunnel, state.device.index, cfg_.ipam.node_name, cluster, log_);
   report.writes.node += node_writes.node;
   report.writes.routes_added += node_writes.routes_added;
+  report.writes.nat = reconcile_nat(cfg_.ipam.pools, log_);
   return report;
 }
 

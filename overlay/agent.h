@@ -23,7 +23,8 @@
 //
 // A pass re-reads the underlay (it may change), makes sure of the node side (drift repair: a
 // device deleted or changed by hand is made again), reads the block table and node records,
-// and reconciles. A pass that fails (the store unreachable, a netlink error) changes nothing
+// reconciles, and makes the outgoing NAT table what the pools' natOutgoing wants
+// (overlay/nat.h). A pass that fails (the store unreachable, a netlink error) changes nothing
 // more: the kernel keeps what the last good pass made, the failure is logged, and the agent
 // tries again after a backoff (1 s doubling to 30 s). SIGTERM and SIGINT end it cleanly
 // between passes or while it waits.
@@ -61,7 +62,7 @@ class Agent {
   ClusterReader reader_;  // decodes only what changed since the previous pass
 };
 
-// "3 peers, 40 routes, 2 writes (0 node, 2 added, 0 replaced, 0 deleted, 0 peer)".
+// "3 peers, 40 routes, 2 writes (0 node, 2 added, 0 replaced, 0 deleted, 0 peer, 0 nat)".
 std::string describe(const ReconcileReport& report);
 
 }  // namespace overlay

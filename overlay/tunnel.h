@@ -27,7 +27,8 @@ struct Writes {
   int routes_replaced = 0;
   int routes_deleted = 0;
   int peers = 0;  // per-remote-node objects: adds, replaces, deletes
-  int total() const { return node + routes_added + routes_replaced + routes_deleted + peers; }
+  int nat = 0;    // strait-nat tables replaced or deleted (overlay/nat.h)
+  int total() const { return node + routes_added + routes_replaced + routes_deleted + peers + nat; }
 };
 
 class Tunnel {

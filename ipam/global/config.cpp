@@ -50,6 +50,7 @@ PoolConfig parse_pool(const Fields& f) {
   }
   p.node_selector = f.str_or("nodeSelector", "");
   p.namespace_selector = f.str_or("namespaceSelector", "");
+  p.nat_outgoing = f.boolean("natOutgoing");
   return p;
 }
 

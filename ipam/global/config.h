@@ -40,10 +40,15 @@ struct PoolConfig {
   // fnmatch(3) glob on the pod's namespace (CNI_ARGS K8S_POD_NAMESPACE); empty: every pod
   // (pool_selection.h).
   std::string namespace_selector;
+  // natOutgoing: whether the overlay agents masquerade this pool's pods' traffic to addresses
+  // outside every pool; unset: true there (Calico's default pool). global-ipam itself only
+  // validates it.
+  std::optional<bool> nat_outgoing;
 
   const cni::IpNet& cidr() const { return layout.pool(); }
   int family() const { return layout.family(); }
   bool selects(const std::string& node) const;
+  bool masquerades() const { return nat_outgoing.value_or(true); }
   bool usable(const cni::IpAddress& ip) const {
     return range.contains(ip) && (!gateway || ip != *gateway);
   }

@@ -44,7 +44,8 @@ struct OverlayLabOptions {
   // Nodes from this index on are on the second underlay subnet (-1: none is).
   int second_subnet_from = -1;
   std::string pool_v4 = "10.244.0.0/24";
-  int store_timeout_ms = 0;  // the store's timeoutMs (0: global-ipam's default)
+  int store_timeout_ms = 0;          // the store's timeoutMs (0: global-ipam's default)
+  std::optional<bool> nat_outgoing;  // every pool's natOutgoing (unset: the key is left out)
 };
 
 // Polls `done` every 20 ms until it holds or `timeout` passed: whether it came true (a
@@ -191,6 +192,9 @@ class OverlayLab {
       pools.push_back(
           {{"name", "v6"}, {"cidr", "fd00:244::/120"}, {"blockSize", opt_.block_size_v6}});
     }
+    if (opt_.nat_outgoing) {
+      for (auto& p : pools) p["natOutgoing"] = *opt_.nat_outgoing;
+    }
     nlohmann::json plugin = {{"type", opt_.plugin},
                              {"underlayInterface", "eth0"},
                              {"ipam",
@@ -204,6 +208,12 @@ class OverlayLab {
       plugin.update(nlohmann::json::parse("{" + opt_.vxlan_extra.substr(1) + "}"));
     }
     return {{"cniVersion", "1.0.0"}, {"name", network_}, {"plugins", {plugin}}};
+  }
+
+  // Sets every pool's natOutgoing and rewrites every node's config.
+  void set_nat_outgoing(std::optional<bool> nat) {
+    opt_.nat_outgoing = nat;
+    for (int i = 0; i < size(); ++i) write_conf(i);
   }
 
   // `cnitool <verb> <network> <pod netns>` inside node i's netns; `env` goes first in its
