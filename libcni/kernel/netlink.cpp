@@ -9,7 +9,6 @@
 #include <netlink/netlink.h>
 #include <netlink/route/action.h>
 #include <netlink/route/addr.h>
-#include <netlink/route/class.h>
 #include <netlink/route/classifier.h>
 #include <netlink/route/link.h>
 #include <netlink/route/neighbour.h>
@@ -109,7 +108,6 @@ void NlDeleter::operator()(nl_msg* p) const noexcept { nlmsg_free(p); }
 void NlDeleter::operator()(nl_sock* p) const noexcept { nl_socket_free(p); }
 void NlDeleter::operator()(rtnl_act* p) const noexcept { rtnl_act_put(p); }
 void NlDeleter::operator()(rtnl_addr* p) const noexcept { rtnl_addr_put(p); }
-void NlDeleter::operator()(rtnl_class* p) const noexcept { rtnl_class_put(p); }
 void NlDeleter::operator()(rtnl_cls* p) const noexcept { rtnl_cls_put(p); }
 void NlDeleter::operator()(rtnl_link* p) const noexcept { rtnl_link_put(p); }
 void NlDeleter::operator()(rtnl_neigh* p) const noexcept { rtnl_neigh_put(p); }

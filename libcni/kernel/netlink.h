@@ -18,7 +18,6 @@ struct nl_msg;
 struct nl_sock;
 struct rtnl_act;
 struct rtnl_addr;
-struct rtnl_class;
 struct rtnl_cls;
 struct rtnl_link;
 struct rtnl_neigh;
@@ -70,7 +69,6 @@ struct NlDeleter {
   void operator()(nl_sock* p) const noexcept;
   void operator()(rtnl_act* p) const noexcept;  // one action (not a list)
   void operator()(rtnl_addr* p) const noexcept;
-  void operator()(rtnl_class* p) const noexcept;
   void operator()(rtnl_cls* p) const noexcept;
   void operator()(rtnl_link* p) const noexcept;
   void operator()(rtnl_neigh* p) const noexcept;
@@ -85,7 +83,6 @@ using NlCachePtr = NlPtr<nl_cache>;
 using NlMsgPtr = NlPtr<nl_msg>;
 using RtnlActPtr = NlPtr<rtnl_act>;
 using RtnlAddrPtr = NlPtr<rtnl_addr>;
-using RtnlClassPtr = NlPtr<rtnl_class>;
 using RtnlClsPtr = NlPtr<rtnl_cls>;
 using RtnlLinkPtr = NlPtr<rtnl_link>;
 using RtnlNeighPtr = NlPtr<rtnl_neigh>;

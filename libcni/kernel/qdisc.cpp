@@ -57,22 +57,27 @@ Qdisc ingress_qdisc(int ifindex) {
           .tbf = std::nullopt};
 }
 
-Qdisc htb_qdisc(int ifindex, uint32_t handle, uint32_t parent, uint32_t default_minor) {
+namespace {
+
+Qdisc qdisc_of(const char* kind, int ifindex, uint32_t handle, uint32_t parent) {
   Qdisc q;
   q.ifindex = ifindex;
   q.handle = handle;
   q.parent = parent;
-  q.kind = "htb";
+  q.kind = kind;
+  return q;
+}
+
+}  // namespace
+
+Qdisc htb_qdisc(int ifindex, uint32_t handle, uint32_t parent, uint32_t default_minor) {
+  Qdisc q = qdisc_of("htb", ifindex, handle, parent);
   q.htb_default = default_minor;
   return q;
 }
 
 Qdisc bfifo_qdisc(int ifindex, uint32_t handle, uint32_t parent, uint32_t limit) {
-  Qdisc q;
-  q.ifindex = ifindex;
-  q.handle = handle;
-  q.parent = parent;
-  q.kind = "bfifo";
+  Qdisc q = qdisc_of("bfifo", ifindex, handle, parent);
   q.fifo_limit = limit;
   return q;
 }

@@ -31,8 +31,8 @@ inline constexpr uint64_t kMaxTbfRate = 0xffffffffu;
 
 struct Qdisc {
   int ifindex = 0;
-  uint32_t handle = 0;             // 0: the kernel picks one
-  uint32_t parent = kTcRoot;       // kTcRoot, kTcIngressParent, or a class
+  uint32_t handle = 0;        // 0: the kernel picks one
+  uint32_t parent = kTcRoot;  // kTcRoot, kTcIngressParent, or a class
   std::string kind{};  // "tbf", "htb", "bfifo", "ingress", "clsact"; read back also "noqueue"
   std::optional<TbfParams> tbf{};  // kind "tbf"
   // kind "htb": the minor of the class that takes what no filter classifies.

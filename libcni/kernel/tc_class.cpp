@@ -7,6 +7,7 @@
 #include <netlink/route/qdisc/htb.h>
 #include <netlink/route/tc.h>
 
+#include <memory>
 #include <stdexcept>
 
 #include "libcni/kernel/qdisc.h"
@@ -16,6 +17,12 @@ namespace cni {
 namespace {
 
 rtnl_tc* as_tc(rtnl_class* c) { return reinterpret_cast<rtnl_tc*>(c); }
+
+// Only this file builds rtnl_class objects (netlink.h's NlDeleter has no overload for them).
+struct ClassDeleter {
+  void operator()(rtnl_class* p) const noexcept { rtnl_class_put(p); }
+};
+using RtnlClassPtr = std::unique_ptr<rtnl_class, ClassDeleter>;
 
 void check(int rc, const std::string& what) {
   if (rc < 0) throw NetlinkError("failed to build " + what, rc);
@@ -59,9 +66,9 @@ void add_htb_class(NlSocket& sock, const HtbClass& c) {
 }
 
 std::vector<HtbClass> list_htb_classes(NlSocket& sock, int ifindex) {
-  NlCachePtr cache = sock.dump(
-      "failed to list the classes of dev if" + std::to_string(ifindex),
-      [&](nl_sock* s, nl_cache** c) { return rtnl_class_alloc_cache(s, ifindex, c); });
+  NlCachePtr cache =
+      sock.dump("failed to list the classes of dev if" + std::to_string(ifindex),
+                [&](nl_sock* s, nl_cache** c) { return rtnl_class_alloc_cache(s, ifindex, c); });
   std::vector<HtbClass> out;
   for (nl_object* o = nl_cache_get_first(cache.get()); o; o = nl_cache_get_next(o)) {
     auto* obj = reinterpret_cast<rtnl_class*>(o);
@@ -71,6 +78,9 @@ std::vector<HtbClass> list_htb_classes(NlSocket& sock, int ifindex) {
     HtbClass c;
     c.ifindex = rtnl_tc_get_ifindex(tc);
     c.parent = rtnl_tc_get_parent(tc);
+    // The kernel dumps a class right under the HTB qdisc with parent TC_H_ROOT; it was added
+    // with the qdisc's handle as its parent, which is what comes back here.
+    if (c.parent == kTcRoot) c.parent = tc_handle(tc_major(rtnl_tc_get_handle(tc)), 0);
     c.classid = rtnl_tc_get_handle(tc);
     c.prio = rtnl_htb_get_prio(obj);
     uint64_t r = 0;

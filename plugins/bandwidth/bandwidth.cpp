@@ -274,8 +274,8 @@ std::optional<cni::LinkInfo> apply(const Plan& p, cni::NlSocket& sock, cni::NlSo
 }
 
 // The tbf 1: root and the small-packet band under it.
-void check_tbf(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::TbfParams& want,
-               int mtu, const std::string& where) {
+void check_tbf(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::TbfParams& want, int mtu,
+               const std::string& where) {
   auto q = cni::find_qdisc(sock, link.index, cni::kTcRoot);
   const cni::Qdisc expected = cni::tbf_qdisc(link.index, want, kTbfHandle);
   if (!q || q->kind != "tbf" || q->handle != kTbfHandle || !q->tbf ||

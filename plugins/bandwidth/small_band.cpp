@@ -101,14 +101,13 @@ std::string small_band_difference(cni::NlSocket& sock, const SmallBand& band) {
   for (size_t i = 0; same && i < filters.size(); ++i) {
     const auto& have = filters[i];
     const auto& want = band.filters[i];
-    same = have.kind == "u32" && have.priority == want.priority &&
-           have.protocol == want.protocol && have.u32_keys == want.keys &&
-           have.classid == want.classid && have.actions.empty();
+    same = have.kind == "u32" && have.priority == want.priority && have.protocol == want.protocol &&
+           have.u32_keys == want.keys && have.classid == want.classid && have.actions.empty();
   }
   if (!same) {
     return "the filters at " + cni::tc_handle_str(kBandHandle) + " (" +
-           std::to_string(filters.size()) + " rule(s)) are not " + band.filters[0].str() +
-           " and " + band.filters[1].str();
+           std::to_string(filters.size()) + " rule(s)) are not " + band.filters[0].str() + " and " +
+           band.filters[1].str();
   }
   return "";
 }
