@@ -38,28 +38,44 @@ SmallBand small_band(int ifindex, const cni::TbfParams& tbf, int mtu) {
   b.qdiscs = {cni::htb_qdisc(ifindex, kBandHandle, kTbfClass, cni::tc_minor(kBulkClass)),
               cni::bfifo_qdisc(ifindex, kSmallQueue, kSmallClass, tbf.limit),
               cni::bfifo_qdisc(ifindex, kBulkQueue, kBulkClass, tbf.limit)};
-  const uint64_t small_rate = std::max<uint64_t>(tbf.rate / 2, 1);
-  const uint64_t bulk_rate = std::min<uint64_t>(tbf.rate * 2, cni::kMaxHtbRate);
-  // The small class's bucket: two frames (it carries small packets); the bulk's holds a whole
-  // GSO packet, so that HTB never throttles it below the tbf's pace. The quantum only matters
-  // between classes of one priority, of which there are none.
+  // Both classes hang on one parent class (10:10) at twice the tbf's rate, which they may
+  // borrow up to: HTB hands the tbf a small packet first while the small class is within its
+  // own rate (a quarter of the parent's: half the tbf's), so a flood of small packets leaves
+  // the bulk flows half; a pod that sends only small packets (a game server's UDP) borrows the
+  // rest and gets the whole rate. The tbf above is what limits the total.
+  const uint64_t top = std::min<uint64_t>(tbf.rate * 2, cni::kMaxHtbRate);
+  const uint64_t small_rate = std::max<uint64_t>(top / 4, 1);
+  const uint32_t gso_bucket = kGsoMaxBytes + frame;
+  // The small class's bucket at its own rate: two frames (it carries small packets); every
+  // bucket at the ceiling holds a whole GSO packet, so that HTB never throttles a class below
+  // the tbf's pace. The quantum only matters between classes of one priority, of which there
+  // are none.
   b.classes = {{.ifindex = ifindex,
                 .parent = kBandHandle,
+                .classid = kBandRootClass,
+                .prio = 0,
+                .rate = top,
+                .ceil = top,
+                .buffer = gso_bucket,
+                .cbuffer = gso_bucket,
+                .quantum = frame},
+               {.ifindex = ifindex,
+                .parent = kBandRootClass,
                 .classid = kSmallClass,
                 .prio = 0,
                 .rate = small_rate,
-                .ceil = small_rate,
+                .ceil = top,
                 .buffer = 2 * frame,
-                .cbuffer = 2 * frame,
+                .cbuffer = gso_bucket,
                 .quantum = frame},
                {.ifindex = ifindex,
-                .parent = kBandHandle,
+                .parent = kBandRootClass,
                 .classid = kBulkClass,
                 .prio = 1,
-                .rate = bulk_rate,
-                .ceil = bulk_rate,
-                .buffer = kGsoMaxBytes + frame,
-                .cbuffer = kGsoMaxBytes + frame,
+                .rate = std::max<uint64_t>(top - small_rate, 1),
+                .ceil = top,
+                .buffer = gso_bucket,
+                .cbuffer = gso_bucket,
                 .quantum = frame}};
   b.filters = {small_filter(ifindex, 1, kEthPIp, ipv4_small()),
                small_filter(ifindex, 2, kEthPIpv6, ipv6_small())};

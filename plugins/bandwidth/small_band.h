@@ -13,8 +13,9 @@
 // The small-packet band under each tbf: what keeps a loaded pod's sparse traffic (pings, DNS,
 // TCP handshakes and ACKs) out of the queue its bulk flows fill. This kernel has no fq_codel,
 // fq, cake or prio, so it is an HTB (as the tbf's only child, so the tbf 1: root stays
-// upstream's) with two classes: small packets first, at most half the rate; the rest behind
-// them. The figures: plugins/bandwidth/README.md ("Latency under load").
+// upstream's) with two classes under one parent: small packets first while they are within
+// half the rate, and up to the whole rate when nothing else waits; the rest behind them. The
+// figures: plugins/bandwidth/README.md ("Latency under load").
 namespace bandwidth {
 
 // Upstream's tbf handle ("1:"), and its one class, where the band hangs.
@@ -22,6 +23,7 @@ inline constexpr uint32_t kTbfHandle = cni::tc_handle(1, 0);
 inline constexpr uint32_t kTbfClass = cni::tc_handle(1, 1);
 // The HTB, its two classes and their queues.
 inline constexpr uint32_t kBandHandle = cni::tc_handle(0x10, 0);
+inline constexpr uint32_t kBandRootClass = cni::tc_handle(0x10, 0x10);
 inline constexpr uint32_t kSmallClass = cni::tc_handle(0x10, 1);
 inline constexpr uint32_t kBulkClass = cni::tc_handle(0x10, 2);
 inline constexpr uint32_t kSmallQueue = cni::tc_handle(0x11, 0);
@@ -33,8 +35,10 @@ inline constexpr uint32_t kSmallPacketBytes = 256;
 struct SmallBand {
   // htb 10: on the tbf's class 1:1; bfifo 11: and 12: as the classes' queues.
   std::vector<cni::Qdisc> qdiscs;
-  // 10:1 (prio 0, half the rate: small packets cannot starve the bulk) and 10:2 (prio 1, twice
-  // the rate: the tbf above it is what limits it).
+  // 10:10 (the parent, twice the tbf's rate: the tbf above is what limits the total), 10:1
+  // (prio 0, half the tbf's rate, borrowing up to the parent's: small packets cannot starve the
+  // bulk, and a pod of only small packets still gets the whole rate) and 10:2 (prio 1, the
+  // parent's rate less the small class's, borrowing up to it).
   std::vector<cni::HtbClass> classes;
   // u32 on 10: sending small IPv4 (prio 1) and IPv6 (prio 2) packets to 10:1; everything
   // else goes to the HTB's default, 10:2.

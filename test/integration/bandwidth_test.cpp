@@ -137,8 +137,10 @@ Band read_band(cni::NlSocket& sock, int ifindex) {
 }
 
 // The README's small-packet band, written out independently of small_band.cpp: htb 10: on the
-// tbf's 1:1 defaulting to 10:2; 10:1 prio 0 at half the rate (bucket 2 frames), 10:2 prio 1 at
-// twice the rate (bucket 64 KiB + a frame), each with a bfifo of the tbf's limit (11:, 12:);
+// tbf's 1:1 defaulting to 10:2; under the parent class 10:10 (twice the rate, buckets 64 KiB + a
+// frame) 10:1 prio 0 at half the rate (bucket 2 frames) and 10:2 prio 1 at the parent's rate
+// less that, both borrowing up to the parent's (buckets at the ceiling 64 KiB + a frame), each
+// with a bfifo of the tbf's limit (11:, 12:);
 // u32 on 10: sends IPv4 packets shorter than 256 bytes (prio 1) and IPv6 ones with a payload
 // shorter than 256 (prio 2) to 10:1.
 void require_band(const Band& b, int ifindex, const cni::TbfParams& tbf, int mtu) {
@@ -156,22 +158,28 @@ void require_band(const Band& b, int ifindex, const cni::TbfParams& tbf, int mtu
       CHECK(q.parent == cni::tc_handle(0x10, cni::tc_major(q.handle) - 0x10));
     }
   }
-  const cni::HtbClass small{.ifindex = ifindex,
-                            .parent = cni::tc_handle(0x10, 0),
-                            .classid = cni::tc_handle(0x10, 1),
-                            .prio = 0,
-                            .rate = tbf.rate / 2,
-                            .ceil = tbf.rate / 2,
-                            .buffer = 2 * frame,
-                            .cbuffer = 2 * frame,
-                            .quantum = frame};
-  cni::HtbClass bulk = small;
+  const uint32_t gso = 65536 + frame;
+  const cni::HtbClass root{.ifindex = ifindex,
+                           .parent = cni::tc_handle(0x10, 0),
+                           .classid = cni::tc_handle(0x10, 0x10),
+                           .prio = 0,
+                           .rate = 2 * tbf.rate,
+                           .ceil = 2 * tbf.rate,
+                           .buffer = gso,
+                           .cbuffer = gso,
+                           .quantum = frame};
+  cni::HtbClass small = root;
+  small.parent = root.classid;
+  small.classid = cni::tc_handle(0x10, 1);
+  small.rate = tbf.rate / 2;
+  small.buffer = 2 * frame;
+  cni::HtbClass bulk = root;
+  bulk.parent = root.classid;
   bulk.classid = cni::tc_handle(0x10, 2);
   bulk.prio = 1;
-  bulk.rate = bulk.ceil = 2 * tbf.rate;
-  bulk.buffer = bulk.cbuffer = 65536 + frame;
-  REQUIRE(b.classes.size() == 2);
-  for (const auto& want : {small, bulk}) {
+  bulk.rate = 2 * tbf.rate - tbf.rate / 2;
+  REQUIRE(b.classes.size() == 3);
+  for (const auto& want : {root, small, bulk}) {
     bool found = false;
     for (const auto& have : b.classes) {
       if (have.classid != want.classid) continue;
