@@ -281,10 +281,22 @@ Run Bench::measure(const Contestant& c, uint64_t rate, uint64_t burst, bool ingr
   std::vector<double> t = ping_times(p.out, &received);
   r.rtt_ms = quantile(t, 0.5);
   r.loss = 1.0 - static_cast<double>(received) / pings;
-  json j = json::parse(iperf_out, nullptr, false);
-  if (j.is_object() && j.contains("end")) {
-    r.goodput =
-        j["end"]["sum_received"]["bits_per_second"].get<double>() / static_cast<double>(rate);
+  // A failed iperf3 (it reports an "error" with an empty "end") is a missing run, left out of
+  // the medians and counted, not the end of the bench.
+  const json j = json::parse(iperf_out, nullptr, false);
+  const json* bps = nullptr;
+  if (j.is_object() && j.contains("end") && j["end"].is_object() &&
+      j["end"].contains("sum_received") && j["end"]["sum_received"].is_object() &&
+      j["end"]["sum_received"].contains("bits_per_second")) {
+    bps = &j["end"]["sum_received"]["bits_per_second"];
+  }
+  if (bps && bps->is_number()) {
+    r.goodput = bps->get<double>() / static_cast<double>(rate);
+  } else {
+    std::fprintf(
+        stderr, "\nbandwidth-bench: %s %s: iperf3 gave no goodput (%s)\n", c.key.c_str(),
+        ingress ? "ingress" : "egress",
+        j.is_object() ? j.value("error", std::string("no error given")).c_str() : "not JSON");
   }
   plugin(c, "DEL", bw_conf(*c.pod, rate, burst), cid);
   clear_host_end(*c.pod);

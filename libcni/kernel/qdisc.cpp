@@ -4,6 +4,8 @@
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/route/qdisc.h>
+#include <netlink/route/qdisc/fifo.h>
+#include <netlink/route/qdisc/htb.h>
 #include <netlink/route/qdisc/tbf.h>
 #include <netlink/route/tc.h>
 
@@ -38,6 +40,8 @@ std::string Qdisc::str() const {
            "B";
     }
   }
+  if (htb_default) s += " default " + std::to_string(*htb_default);
+  if (fifo_limit) s += " limit " + std::to_string(*fifo_limit) + "B";
   return s;
 }
 
@@ -51,6 +55,31 @@ Qdisc ingress_qdisc(int ifindex) {
           .parent = kTcIngressParent,
           .kind = "ingress",
           .tbf = std::nullopt};
+}
+
+namespace {
+
+Qdisc qdisc_of(const char* kind, int ifindex, uint32_t handle, uint32_t parent) {
+  Qdisc q;
+  q.ifindex = ifindex;
+  q.handle = handle;
+  q.parent = parent;
+  q.kind = kind;
+  return q;
+}
+
+}  // namespace
+
+Qdisc htb_qdisc(int ifindex, uint32_t handle, uint32_t parent, uint32_t default_minor) {
+  Qdisc q = qdisc_of("htb", ifindex, handle, parent);
+  q.htb_default = default_minor;
+  return q;
+}
+
+Qdisc bfifo_qdisc(int ifindex, uint32_t handle, uint32_t parent, uint32_t limit) {
+  Qdisc q = qdisc_of("bfifo", ifindex, handle, parent);
+  q.fifo_limit = limit;
+  return q;
 }
 
 Qdisc clsact_qdisc(int ifindex) {
@@ -76,6 +105,18 @@ RtnlQdiscPtr build(const Qdisc& q, bool with_kind) {
   if (!with_kind) return obj;
   if (int rc = rtnl_tc_set_kind(tc, q.kind.c_str()); rc < 0) {
     throw NetlinkError("failed to build qdisc " + q.str(), rc);
+  }
+  if (q.htb_default) {
+    if (q.kind != "htb") throw std::invalid_argument("an HTB default on a " + q.kind + " qdisc");
+    if (int rc = rtnl_htb_set_defcls(obj.get(), *q.htb_default); rc < 0) {
+      throw NetlinkError("failed to build qdisc " + q.str(), rc);
+    }
+  }
+  if (q.fifo_limit) {
+    if (q.kind != "bfifo") throw std::invalid_argument("a fifo limit on a " + q.kind + " qdisc");
+    if (int rc = rtnl_qdisc_fifo_set_limit(obj.get(), static_cast<int>(*q.fifo_limit)); rc < 0) {
+      throw NetlinkError("failed to build qdisc " + q.str(), rc);
+    }
   }
   if (q.tbf) {
     if (q.kind != "tbf") throw std::invalid_argument("tbf parameters on a " + q.kind + " qdisc");
@@ -132,6 +173,8 @@ Qdisc from_libnl(rtnl_qdisc* obj) {
     }
     q.tbf = p;
   }
+  if (q.kind == "htb") q.htb_default = rtnl_htb_get_defcls(obj);
+  if (q.kind == "bfifo") q.fifo_limit = static_cast<uint32_t>(rtnl_qdisc_fifo_get_limit(obj));
   return q;
 }
 

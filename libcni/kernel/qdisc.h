@@ -31,10 +31,14 @@ inline constexpr uint64_t kMaxTbfRate = 0xffffffffu;
 
 struct Qdisc {
   int ifindex = 0;
-  uint32_t handle = 0;             // 0: the kernel picks one
-  uint32_t parent = kTcRoot;       // kTcRoot, kTcIngressParent, or a class
-  std::string kind{};              // "tbf", "ingress", "clsact"; read back also "noqueue", ...
+  uint32_t handle = 0;        // 0: the kernel picks one
+  uint32_t parent = kTcRoot;  // kTcRoot, kTcIngressParent, or a class
+  std::string kind{};  // "tbf", "htb", "bfifo", "ingress", "clsact"; read back also "noqueue"
   std::optional<TbfParams> tbf{};  // kind "tbf"
+  // kind "htb": the minor of the class that takes what no filter classifies.
+  std::optional<uint32_t> htb_default{};
+  // kind "bfifo": the queue's limit in bytes.
+  std::optional<uint32_t> fifo_limit{};
 
   // `tbf 1: root dev if5 rate 1250000B/s burst 12500B limit 31250B`
   std::string str() const;
@@ -46,6 +50,11 @@ struct Qdisc {
 Qdisc tbf_qdisc(int ifindex, const TbfParams& params, uint32_t handle = tc_handle(1, 0),
                 uint32_t parent = kTcRoot);
 Qdisc ingress_qdisc(int ifindex);
+// An HTB whose classes (tc_class.h) hold the packets; what no filter classifies goes to class
+// handle_major:default_minor.
+Qdisc htb_qdisc(int ifindex, uint32_t handle, uint32_t parent, uint32_t default_minor);
+// A drop-tail queue of at most `limit` bytes.
+Qdisc bfifo_qdisc(int ifindex, uint32_t handle, uint32_t parent, uint32_t limit);
 Qdisc clsact_qdisc(int ifindex);
 
 // NLM_F_CREATE | NLM_F_EXCL: a qdisc at that parent is EEXIST, except a device's default root

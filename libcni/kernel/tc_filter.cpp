@@ -1,5 +1,6 @@
 #include "libcni/kernel/tc_filter.h"
 
+#include <arpa/inet.h>
 #include <linux/netlink.h>
 #include <linux/pkt_cls.h>
 #include <linux/tc_act/tc_mirred.h>
@@ -91,6 +92,12 @@ std::string U32Filter::str() const {
   std::string s = "u32 prio " + std::to_string(priority) + " protocol " + protocol_str(protocol) +
                   " parent " + tc_handle_str(parent) + " dev if" + std::to_string(ifindex);
   if (keys.empty()) s += " match all";
+  for (const auto& k : keys) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, " match %08x/%08x at %d", ntohl(k.value), ntohl(k.mask),
+                  k.offset);
+    s += buf;
+  }
   if (classid) s += " flowid " + tc_handle_str(*classid);
   for (const auto& a : actions) {
     s += std::string(" action mirred ") + mirred_name(a.kind).name + " dev if" +

@@ -23,6 +23,7 @@
 #include "libcni/kernel/tc_filter.h"
 #include "libcni/kernel/vf.h"
 #include "plugins/bandwidth/bandwidth_config.h"
+#include "plugins/bandwidth/small_band.h"
 #include "plugins/bandwidth/tbf_sizing.h"
 
 namespace bandwidth {
@@ -31,7 +32,6 @@ namespace {
 
 using cni::Error;
 
-constexpr uint32_t kTbfHandle = cni::tc_handle(1, 0);  // upstream's "1:"
 constexpr const char* kAliasTag = "strait-bandwidth";
 
 std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
@@ -240,6 +240,7 @@ std::optional<cni::LinkInfo> apply(const Plan& p, cni::NlSocket& sock, cni::NlSo
     cni::add_qdisc(sock, cni::tbf_qdisc(dev, *p.transmit, kTbfHandle));
     rollback.add("delete the root qdisc of " + in_quotes(p.dev.name),
                  [&sock, dev] { cni::delete_qdisc_if_exists(sock, dev, cni::kTcRoot); });
+    add_small_band(sock, small_band(dev, *p.transmit, p.dev.mtu));
   }
   if (p.vf) {
     set_vf_max_rate(host_sock, *p.vf, p.vf_mbps);
@@ -259,6 +260,7 @@ std::optional<cni::LinkInfo> apply(const Plan& p, cni::NlSocket& sock, cni::NlSo
   const cni::LinkInfo ifb = cni::get_link(sock, p.ifb_name);
   cni::set_link_alias(sock, ifb.index, p.ifb_alias);
   cni::add_qdisc(sock, cni::tbf_qdisc(ifb.index, *p.receive, kTbfHandle));
+  add_small_band(sock, small_band(ifb.index, *p.receive, p.dev.mtu));
   cni::add_qdisc(sock, cni::ingress_qdisc(dev));
   rollback.add("delete the ingress qdisc of " + in_quotes(p.dev.name),
                [&sock, dev] { cni::delete_qdisc_if_exists(sock, dev, cni::kTcIngressParent); });
@@ -271,7 +273,8 @@ std::optional<cni::LinkInfo> apply(const Plan& p, cni::NlSocket& sock, cni::NlSo
   throw Error(cni::kErrInternal, "CHECK failed: " + msg);
 }
 
-void check_tbf(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::TbfParams& want,
+// The tbf 1: root and the small-packet band under it.
+void check_tbf(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::TbfParams& want, int mtu,
                const std::string& where) {
   auto q = cni::find_qdisc(sock, link.index, cni::kTcRoot);
   const cni::Qdisc expected = cni::tbf_qdisc(link.index, want, kTbfHandle);
@@ -279,6 +282,11 @@ void check_tbf(cni::NlSocket& sock, const cni::LinkInfo& link, const cni::TbfPar
       !cni::same_tbf(*q->tbf, want)) {
     check_failed("interface " + in_quotes(link.name) + " in the " + where + " has root qdisc " +
                  (q ? q->str() : std::string("none")) + ", expected " + expected.str());
+  }
+  const std::string diff = small_band_difference(sock, small_band(link.index, want, mtu));
+  if (!diff.empty()) {
+    check_failed("interface " + in_quotes(link.name) + " in the " + where +
+                 ": the small-packet band under its tbf: " + diff);
   }
 }
 
@@ -489,7 +497,7 @@ void cmd_check(const cni::CmdArgs& args, const System& sys) {
   const Plan plan = make_plan(cfg, env, args.conf.name, host_sock, pod_sock, sys);
   cni::NlSocket& sock = plan.placement == Placement::kHostVeth ? host_sock : pod_sock;
 
-  if (plan.transmit) check_tbf(sock, plan.dev, *plan.transmit, plan.where);
+  if (plan.transmit) check_tbf(sock, plan.dev, *plan.transmit, plan.dev.mtu, plan.where);
   if (plan.vf) {
     // Reading a VF's rate back needs RTEXT_FILTER_VF dumps (the sriov plugin's VF verbs).
     args.log.info("not checking the rate of VF " + std::to_string(plan.vf->vf_index) + " of " +
@@ -501,7 +509,7 @@ void cmd_check(const cni::CmdArgs& args, const System& sys) {
     check_failed("ifb " + in_quotes(plan.ifb_name) + " not found in the " + plan.where);
   }
   if (!ifb->up) check_failed("ifb " + in_quotes(plan.ifb_name) + " is down");
-  check_tbf(sock, *ifb, *plan.receive, plan.where);
+  check_tbf(sock, *ifb, *plan.receive, plan.dev.mtu, plan.where);
   check_redirect(sock, plan.dev, *ifb, plan.where);
   bool listed = false;
   for (const auto& i : args.conf.prev_result->interfaces) listed = listed || i.name == ifb->name;

@@ -24,7 +24,7 @@ enum class Source { kNone, kStatic, kRuntimeConfig };
 
 // The queue's length in time at the configured rate (latencyMs): how long a packet waits at
 // most in a full queue. See plugins/bandwidth/README.md for how the default was measured.
-inline constexpr double kDefaultLatencyMs = 2.0;
+inline constexpr double kDefaultLatencyMs = 4.0;
 inline constexpr double kMaxLatencyMs = 1000.0;
 
 struct BandwidthConfig {

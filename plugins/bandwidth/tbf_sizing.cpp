@@ -16,7 +16,8 @@ uint32_t clamp32(double v) {
 
 uint32_t queue_bytes(uint64_t rate_bytes, const Sizing& sizing) {
   const uint32_t by_time = clamp32(static_cast<double>(rate_bytes) * sizing.latency_ms / 1000.0);
-  return std::max(by_time, kMinQueueFrames * frame_bytes(sizing.mtu));
+  const uint64_t total = uint64_t{by_time} + uint64_t{kQueueFrames} * frame_bytes(sizing.mtu);
+  return static_cast<uint32_t>(std::min<uint64_t>(total, 0xffffffffu));
 }
 
 }  // namespace

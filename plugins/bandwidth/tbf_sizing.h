@@ -14,10 +14,12 @@ namespace bandwidth {
 
 // Ethernet header on top of the MTU: what one full frame takes from the bucket and the queue.
 inline constexpr uint32_t kEthHeader = 14;
-// The queue holds at least this many full frames, whatever the rate: below about 8, TCP's
-// bursts (two-segment GSO packets, BBR's minimum of 4 in flight) overflow it and goodput falls
-// (measured at 10 Mbit/s).
-inline constexpr uint32_t kMinQueueFrames = 8;
+// The queue holds latencyMs at the rate plus this many full frames: at low rates latencyMs is
+// only a few frames, and with fewer than about 8 TCP's own bursts (two-segment GSO packets,
+// BBR's minimum of 4 in flight) overflow it and goodput falls (measured at 10 Mbit/s: 0.77 of
+// the rate with BBR at 4 frames). The small-packet band (small_band.h) keeps sparse traffic
+// out of this queue, so its length costs the bulk flows' own RTT only.
+inline constexpr uint32_t kQueueFrames = 6;
 // A bucket smaller than one frame would drop every full-size packet; two leave room for the
 // kernel keeping the bucket in microseconds.
 inline constexpr uint32_t kMinBucketFrames = 2;
@@ -52,8 +54,8 @@ struct SizedTbf {
   std::string note;
 };
 
-// rate: bits/s -> bytes/s (/8, as upstream). The queue (limit) holds latency_ms at the rate,
-// at least kMinQueueFrames frames; unlike upstream (25 ms + the burst), the bucket is not
+// rate: bits/s -> bytes/s (/8, as upstream). The queue (limit) holds latency_ms at the rate
+// plus kQueueFrames frames; unlike upstream (25 ms + the burst), the bucket is not
 // added: under sustained load the bucket is empty and every queued byte waits limit/rate.
 // The bucket (burst) is the configured one capped by maxBurst (default_max_burst_bytes;
 // runtimes send 2^32-1 bits, kubernetes #90838), and raised to kMinBucketFrames. The peak

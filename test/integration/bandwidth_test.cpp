@@ -3,6 +3,8 @@
 // an SR-IOV VF (no host end). Every qdisc, filter and ifb is read back exactly through libcni's
 // tc verbs and cross-checked with `tc -j`; DEL twice; rollback when the ifb cannot be created;
 // interop with the reference bandwidth both ways; GC. Nothing runs in the machine's netns.
+#include <arpa/inet.h>
+
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +21,7 @@
 #include "libcni/kernel/netlink.h"
 #include "libcni/kernel/netns.h"
 #include "libcni/kernel/qdisc.h"
+#include "libcni/kernel/tc_class.h"
 #include "libcni/kernel/tc_filter.h"
 #include "libcni/protocol/env.h"
 #include "libcni/protocol/netconf.h"
@@ -52,7 +55,7 @@ constexpr uint64_t kEgressRate = 16000000;         // 2 MB/s
 constexpr uint64_t kContainerdBurst = 4294967295;  // what containerd sends (kubernetes #90838)
 
 // The README's rule, written out independently of tbf_sizing.cpp: the queue holds latencyMs
-// at the rate (at least 8 frames); the bucket is the configured burst capped by the default
+// at the rate plus 6 frames; the bucket is the configured burst capped by the default
 // maxBurst (20 ms at the rate, at least the queue) and at least 2 frames; the peak rate is 1.2x
 // the rate through a peak bucket of 2 ms at the peak rate, between 2 frames and the smaller of
 // 64 KiB + a frame and half the queue.
@@ -60,8 +63,8 @@ cni::TbfParams expected_tbf(uint64_t rate_bits, uint64_t burst_bits, int mtu,
                             double latency_ms = bandwidth::kDefaultLatencyMs) {
   const uint64_t frame = static_cast<uint64_t>(mtu) + 14;
   const uint64_t rate = rate_bits / 8;
-  const uint64_t limit = std::max<uint64_t>(
-      static_cast<uint64_t>(static_cast<double>(rate) * latency_ms / 1000), 8 * frame);
+  const uint64_t limit =
+      static_cast<uint64_t>(static_cast<double>(rate) * latency_ms / 1000) + 6 * frame;
   const uint64_t cap = std::max<uint64_t>(rate * 20 / 1000, limit);
   const uint64_t burst = std::max<uint64_t>(std::min<uint64_t>(burst_bits / 8, cap), 2 * frame);
   const auto peak = static_cast<uint64_t>(static_cast<double>(rate) * 1.2);
@@ -115,6 +118,90 @@ void ok(const PluginRun& r, const std::string& what) {
   REQUIRE(r.exit_code == 0);
 }
 
+// What sits under a tbf: qdiscs that are neither the root nor the ingress one, HTB classes,
+// and the filters of the HTB 10:.
+struct Band {
+  std::vector<cni::Qdisc> qdiscs;
+  std::vector<cni::HtbClass> classes;
+  std::vector<cni::TcFilter> filters;
+};
+
+Band read_band(cni::NlSocket& sock, int ifindex) {
+  Band b;
+  for (auto& q : cni::list_qdiscs(sock, ifindex)) {
+    if (q.parent != cni::kTcRoot && q.parent != cni::kTcIngressParent) b.qdiscs.push_back(q);
+  }
+  b.classes = cni::list_htb_classes(sock, ifindex);
+  b.filters = cni::list_filters(sock, ifindex, cni::tc_handle(0x10, 0));
+  return b;
+}
+
+// The README's small-packet band, written out independently of small_band.cpp: htb 10: on the
+// tbf's 1:1 defaulting to 10:2; under the parent class 10:10 (twice the rate, buckets 64 KiB + a
+// frame) 10:1 prio 0 at half the rate (bucket 2 frames) and 10:2 prio 1 at the parent's rate
+// less that, both borrowing up to the parent's (buckets at the ceiling 64 KiB + a frame), each
+// with a bfifo of the tbf's limit (11:, 12:);
+// u32 on 10: sends IPv4 packets shorter than 256 bytes (prio 1) and IPv6 ones with a payload
+// shorter than 256 (prio 2) to 10:1.
+void require_band(const Band& b, int ifindex, const cni::TbfParams& tbf, int mtu) {
+  const uint32_t frame = static_cast<uint32_t>(mtu) + 14;
+  REQUIRE(b.qdiscs.size() == 3);
+  for (const auto& q : b.qdiscs) {
+    INFO(q.str());
+    if (q.kind == "htb") {
+      CHECK(q.handle == cni::tc_handle(0x10, 0));
+      CHECK(q.parent == cni::tc_handle(1, 1));
+      CHECK(q.htb_default == 2u);
+    } else {
+      CHECK(q.kind == "bfifo");
+      CHECK(q.fifo_limit == tbf.limit);
+      CHECK(q.parent == cni::tc_handle(0x10, cni::tc_major(q.handle) - 0x10));
+    }
+  }
+  const uint32_t gso = 65536 + frame;
+  const cni::HtbClass root{.ifindex = ifindex,
+                           .parent = cni::tc_handle(0x10, 0),
+                           .classid = cni::tc_handle(0x10, 0x10),
+                           .prio = 0,
+                           .rate = 2 * tbf.rate,
+                           .ceil = 2 * tbf.rate,
+                           .buffer = gso,
+                           .cbuffer = gso,
+                           .quantum = frame};
+  cni::HtbClass small = root;
+  small.parent = root.classid;
+  small.classid = cni::tc_handle(0x10, 1);
+  small.rate = tbf.rate / 2;
+  small.buffer = 2 * frame;
+  cni::HtbClass bulk = root;
+  bulk.parent = root.classid;
+  bulk.classid = cni::tc_handle(0x10, 2);
+  bulk.prio = 1;
+  bulk.rate = 2 * tbf.rate - tbf.rate / 2;
+  REQUIRE(b.classes.size() == 3);
+  for (const auto& want : {root, small, bulk}) {
+    bool found = false;
+    for (const auto& have : b.classes) {
+      if (have.classid != want.classid) continue;
+      found = true;
+      INFO(have.str() << ", want " << want.str());
+      CHECK(cni::same_htb_class(have, want));
+    }
+    CHECK(found);
+  }
+  REQUIRE(b.filters.size() == 2);
+  CHECK(b.filters[0].priority == 1);
+  CHECK(b.filters[0].protocol == 0x0800);
+  CHECK(b.filters[0].u32_keys == std::vector<cni::U32Key>{{0, htonl(0x0000ff00u), 0, 0}});
+  CHECK(b.filters[1].priority == 2);
+  CHECK(b.filters[1].protocol == 0x86dd);
+  CHECK(b.filters[1].u32_keys == std::vector<cni::U32Key>{{0, htonl(0xff000000u), 4, 0}});
+  for (const auto& f : b.filters) {
+    CHECK(f.classid == cni::tc_handle(0x10, 1));
+    CHECK(f.actions.empty());
+  }
+}
+
 // What one device's shaping looks like, read through libcni in `ns`.
 struct Observed {
   cni::LinkInfo dev;
@@ -123,6 +210,8 @@ struct Observed {
   std::vector<cni::TcFilter> filters;
   std::optional<cni::LinkInfo> ifb;
   std::optional<cni::Qdisc> ifb_root;
+  Band band;      // under root
+  Band ifb_band;  // under ifb_root
 };
 
 Observed observe(const TempNetns& ns, const std::string& dev, const std::string& ifb_name) {
@@ -135,6 +224,8 @@ Observed observe(const TempNetns& ns, const std::string& dev, const std::string&
   if (o.ingress) o.filters = cni::list_filters(sock, o.dev.index, cni::kTcIngressHandle);
   o.ifb = cni::find_link(sock, ifb_name);
   if (o.ifb) o.ifb_root = cni::find_qdisc(sock, o.ifb->index, cni::kTcRoot);
+  if (o.root) o.band = read_band(sock, o.dev.index);
+  if (o.ifb_root) o.ifb_band = read_band(sock, o.ifb->index);
   return o;
 }
 
@@ -150,6 +241,7 @@ void require_shaped(const Observed& o, const std::optional<cni::TbfParams>& tran
     REQUIRE(o.root->tbf.has_value());
     INFO("root " << o.root->str() << ", want " << cni::tbf_qdisc(o.dev.index, *transmit).str());
     CHECK(cni::same_tbf(*o.root->tbf, *transmit));
+    require_band(o.band, o.dev.index, *transmit, o.dev.mtu);
   } else {
     CHECK_FALSE(o.root.has_value());
   }
@@ -169,6 +261,7 @@ void require_shaped(const Observed& o, const std::optional<cni::TbfParams>& tran
   CHECK(o.ifb_root->handle == cni::tc_handle(1, 0));
   INFO("ifb root " << o.ifb_root->str());
   CHECK(cni::same_tbf(*o.ifb_root->tbf, *receive));
+  require_band(o.ifb_band, o.ifb->index, *receive, o.dev.mtu);
   REQUIRE(o.ingress.has_value());
   CHECK(o.ingress->kind == "ingress");
   CHECK(o.ingress->handle == cni::kTcIngressHandle);
@@ -286,6 +379,11 @@ TEST_CASE("bandwidth on a veth pod shapes its host end exactly as upstream", "[b
           CHECK(check.json().at("code") == 1);
         } else {
           ok(check, "CHECK");
+          // CHECK sees a change under the tbf: the small-packet band's IPv6 rule gone.
+          w.host.exec("tc filter del dev " + ifb + " parent 10: prio 2");
+          PluginRun no_rule = run_bw(w, "CHECK", bandwidth_conf(w, both_directions()));
+          CHECK(no_rule.exit_code == 1);
+          CHECK_THAT(no_rule.json().value("msg", ""), Catch::Contains("small-packet band"));
           // CHECK sees a change: another rate on the host veth.
           w.host.exec("tc qdisc replace dev " + veth +
                       " root handle 1: tbf rate 1mbit burst 20000 limit 30000");
@@ -304,6 +402,47 @@ TEST_CASE("bandwidth on a veth pod shapes its host end exactly as upstream", "[b
       }
     }
   }
+}
+
+// "class htb 10:1 ... Sent 1234 bytes 5 pkt" in `tc -s class show`: the packets of `classid`.
+int class_packets(const TempNetns& ns, const std::string& dev, const std::string& classid) {
+  std::istringstream in(ns.exec("tc -s class show dev " + dev));
+  std::string line;
+  bool ours = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("class ", 0) == 0) ours = line.rfind("class htb " + classid + " ", 0) == 0;
+    const size_t sent = line.find(" Sent ");
+    if (ours && sent != std::string::npos) {
+      std::istringstream words(line.substr(sent + 6));
+      long bytes = 0;
+      std::string unit;
+      int packets = -1;
+      words >> bytes >> unit >> packets;
+      return packets;
+    }
+  }
+  return -1;
+}
+
+TEST_CASE("bandwidth sends small packets through the priority class and full ones behind it",
+          "[bandwidth]") {
+  PodWorld w(PodKind::kPtp);
+  w.attach();
+  const std::string veth = w.host_veth();
+  add_ok(w, bandwidth_conf(w, {{"ingressRate", kIngressRate}, {"ingressBurst", kIngressBurst}}));
+  const std::string cidr = w.prev.at("ips").at(0).at("address");
+  const std::string pod_ip = cidr.substr(0, cidr.find('/'));
+  // The echo requests leave the host end through its tbf: 84-byte ones are small, 1028-byte
+  // ones are not.
+  w.host.exec("ping -c 4 -i 0.2 -W 1 " + pod_ip + " >/dev/null");
+  CHECK(class_packets(w.host, veth, "10:1") >= 4);
+  const int bulk_before = class_packets(w.host, veth, "10:2");
+  REQUIRE(bulk_before >= 0);
+  w.host.exec("ping -c 3 -i 0.2 -W 1 -s 1000 " + pod_ip + " >/dev/null");
+  CHECK(class_packets(w.host, veth, "10:2") >= bulk_before + 3);
+  ok(run_bw(w, "DEL",
+            bandwidth_conf(w, {{"ingressRate", kIngressRate}, {"ingressBurst", kIngressBurst}})),
+     "DEL");
 }
 
 TEST_CASE("bandwidth on a pod without a host end shapes inside the pod netns", "[bandwidth]") {

@@ -1,6 +1,6 @@
-// libcni's traffic control verbs (qdisc.h, tc_filter.h) and the ifb link kind, in namespaces
-// made here (the VF verbs: kernel_sriov_verbs_test.cpp); every state is read back through libcni
-// and through `tc -j` / `ip -j`.
+// libcni's traffic control verbs (qdisc.h, tc_class.h, tc_filter.h) and the ifb link kind, in
+// namespaces made here (the VF verbs: kernel_sriov_verbs_test.cpp); every state is read back
+// through libcni and through `tc -j` / `ip -j`.
 #include <catch2/catch.hpp>
 #include <cerrno>
 #include <cstdlib>
@@ -10,6 +10,7 @@
 #include "libcni/kernel/link.h"
 #include "libcni/kernel/netlink.h"
 #include "libcni/kernel/qdisc.h"
+#include "libcni/kernel/tc_class.h"
 #include "libcni/kernel/tc_filter.h"
 #include "test/support/harness.h"
 #include "test/support/kernel_fixture.h"
@@ -238,4 +239,73 @@ TEST_CASE("a redirected packet is shaped by the ifb's tbf", "[kernel][tc]") {
   auto j = tc(b, "-s qdisc show dev " + ifb);
   REQUIRE(j.size() == 1);
   CHECK(j[0].at("packets").get<int>() >= 3);  // the echo requests, after the redirect
+}
+
+TEST_CASE("an HTB under a tbf, its classes and their bfifo queues read back exactly",
+          "[kernel][tc]") {
+  KernelNs ns("th");
+  auto [dev, index] = make_veth(ns);
+  cni::add_qdisc(ns.sock, cni::tbf_qdisc(index, {.rate = 1250000, .burst = 12500, .limit = 31250}));
+  const cni::Qdisc htb = cni::htb_qdisc(index, cni::tc_handle(0x10, 0), cni::tc_handle(1, 1), 2);
+  cni::add_qdisc(ns.sock, htb);
+  const cni::HtbClass c1{.ifindex = index,
+                         .parent = cni::tc_handle(0x10, 0),
+                         .classid = cni::tc_handle(0x10, 1),
+                         .prio = 0,
+                         .rate = 625000,
+                         .ceil = 625000,
+                         .buffer = 3028,
+                         .cbuffer = 3028,
+                         .quantum = 1514};
+  cni::HtbClass c2 = c1;
+  c2.classid = cni::tc_handle(0x10, 2);
+  c2.prio = 1;
+  c2.rate = c2.ceil = 2500000;
+  c2.buffer = c2.cbuffer = 67050;
+  cni::add_htb_class(ns.sock, c1);
+  cni::add_htb_class(ns.sock, c2);
+  const cni::Qdisc fifo = cni::bfifo_qdisc(index, cni::tc_handle(0x12, 0), c2.classid, 31250);
+  cni::add_qdisc(ns.sock, fifo);
+
+  auto q = cni::find_qdisc(ns.sock, index, cni::tc_handle(1, 1));
+  REQUIRE(q.has_value());
+  CHECK(*q == htb);
+  q = cni::find_qdisc(ns.sock, index, c2.classid);
+  REQUIRE(q.has_value());
+  CHECK(*q == fifo);
+  const auto classes = cni::list_htb_classes(ns.sock, index);
+  REQUIRE(classes.size() == 2);
+  for (const auto& want : {c1, c2}) {
+    bool found = false;
+    for (const auto& have : classes) {
+      if (have.classid != want.classid) continue;
+      found = true;
+      INFO(have.str() << " vs " << want.str());
+      CHECK(cni::same_htb_class(have, want));
+    }
+    CHECK(found);
+  }
+  // tc prints classes without JSON; a class right under the HTB has parent "root" there.
+  const std::string text = ns.ns.exec("tc class show dev " + dev);
+  CHECK_THAT(text, Catch::Contains("class htb 10:1 root"));
+  CHECK_THAT(text, Catch::Contains("prio 0 rate 5Mbit ceil 5Mbit"));
+  CHECK_THAT(text, Catch::Contains("class htb 10:2 root leaf 12: prio 1 rate 20Mbit ceil 20Mbit"));
+  auto j = tc(ns, "qdisc show dev " + dev);
+  bool saw_bfifo = false;
+  for (const auto& qd : j) {
+    if (qd.at("kind") == "bfifo") {
+      saw_bfifo = true;
+      CHECK(qd.at("parent") == "10:2");
+      CHECK(qd.at("options").at("limit") == 31250);
+    }
+  }
+  CHECK(saw_bfifo);
+  // A class whose rate does not fit 32 bits is refused before anything is sent.
+  cni::HtbClass big = c1;
+  big.classid = cni::tc_handle(0x10, 3);
+  big.rate = cni::kMaxHtbRate + 1;
+  CHECK_THROWS_AS(cni::add_htb_class(ns.sock, big), std::invalid_argument);
+  // Deleting the tbf takes everything under it.
+  CHECK(cni::delete_qdisc_if_exists(ns.sock, index, cni::kTcRoot));
+  CHECK(cni::list_htb_classes(ns.sock, index).empty());
 }

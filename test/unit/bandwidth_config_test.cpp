@@ -100,17 +100,18 @@ TEST_CASE("bandwidth config: the VF's PCI address from runtimeConfig, else the t
 
 TEST_CASE("bandwidth sizing: a queue in time, a capped bucket, a peak rate", "[bandwidth]") {
   using bandwidth::Sizing;
-  // 100 Mbit/s: the queue is 2 ms (25000 B); the containerd burst is capped to 20 ms.
+  // 100 Mbit/s: the queue is 4 ms (50000 B) and 6 frames; the containerd burst is capped to
+  // 20 ms.
   auto t = bandwidth::size_tbf({100000000, 4294967295}, Sizing{});
   CHECK(t.params.rate == 12500000);
-  CHECK(t.params.limit == 25000);
+  CHECK(t.params.limit == 50000 + 6 * 1514);
   CHECK(t.params.burst == 250000);
   CHECK(t.params.peakrate == 15000000);
-  CHECK(t.params.mtu == 12500);  // 2 ms at the peak rate (30000 B), but half the queue at most
+  CHECK(t.params.mtu == 29542);  // 2 ms at the peak rate (30000 B), but half the queue at most
   CHECK_THAT(t.note, Catch::Contains("burst 4294967295 bits capped to 2000000 bits"));
-  // 10 Mbit/s: 2 ms would be 2500 B, fewer than 8 frames: the queue holds 8.
+  // 10 Mbit/s: 4 ms is 5000 B, about 3 frames: the 6 on top make it 9.3 frames (11.3 ms).
   t = bandwidth::size_tbf({10000000, 40000}, Sizing{});
-  CHECK(t.params.limit == 8 * 1514);
+  CHECK(t.params.limit == 5000 + 6 * 1514);
   CHECK(t.params.burst == 5000);    // asked for, and under the cap
   CHECK(t.params.mtu == 2 * 1514);  // 2 ms at the peak rate is less than 2 frames
   CHECK(t.note.empty());
@@ -121,9 +122,9 @@ TEST_CASE("bandwidth sizing: a queue in time, a capped bucket, a peak rate", "[b
   // maxBurst and latencyMs as given; a jumbo MTU makes bigger frames.
   t = bandwidth::size_tbf({800000000, 8000000},
                           Sizing{.latency_ms = 1, .max_burst = 400000, .mtu = 9000});
-  CHECK(t.params.limit == 100000);
+  CHECK(t.params.limit == 100000 + 6 * 9014);
   CHECK(t.params.burst == 50000);
-  CHECK(t.params.mtu == 50000);  // half the queue (a GSO packet and a frame would be 74550)
+  CHECK(t.params.mtu == 74550);  // a GSO packet and a frame (half the queue would be 77042)
   CHECK_THAT(t.note, Catch::Contains("(maxBurst)"));
   // No peak rate where 1.2x the rate does not fit 32 bits.
   t = bandwidth::size_tbf({34359738360, 1000000}, Sizing{});
