@@ -70,13 +70,23 @@ std::string nat_table(const std::vector<ipam::PoolConfig>& pools, int family) {
 
 int reconcile_nat(const std::vector<ipam::PoolConfig>& pools, cni::Logger& log) {
   Nftables nft;
-  const std::vector<std::string> existing = existing_families(nft);
+  const std::string wanted_of[] = {nat_table(pools, AF_INET), nat_table(pools, AF_INET6)};
+  std::vector<std::string> existing;
+  try {
+    existing = existing_families(nft);
+  } catch (const NftError&) {
+    // A kernel without nf_tables cannot hold a table of ours: when no pool wants one, there is
+    // nothing to remove, and natOutgoing false must not need nftables at all.
+    if (wanted_of[0].empty() && wanted_of[1].empty()) return 0;
+    throw;
+  }
   std::string batch;
   int writes = 0;
-  for (int family : {AF_INET, AF_INET6}) {
+  for (int i = 0; i < 2; ++i) {
+    const int family = i == 0 ? AF_INET : AF_INET6;
     const std::string f = family_name(family);
     const std::string table = f + " " + kNatTable;
-    const std::string wanted = nat_table(pools, family);
+    const std::string& wanted = wanted_of[i];
     const bool exists = std::find(existing.begin(), existing.end(), f) != existing.end();
     if (!exists && wanted.empty()) continue;
     if (exists && !wanted.empty() &&

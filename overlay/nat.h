@@ -31,7 +31,8 @@ std::string nat_table(const std::vector<ipam::PoolConfig>& pools, int family);
 
 // Makes the kernel's strait-nat tables (in the calling thread's netns) those `pools` want and
 // returns how many tables it wrote (replaced or deleted): 0 when both were as wanted.
-// NftError naming what is missing when nftables or the kernel refuses.
+// NftError naming what is missing when nftables or the kernel refuses, except where no pool
+// wants a table: then a kernel without nf_tables (which holds none of ours) is no error.
 int reconcile_nat(const std::vector<ipam::PoolConfig>& pools, cni::Logger& log);
 
 }  // namespace overlay
