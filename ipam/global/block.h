@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -66,9 +67,31 @@ struct Block {
   // Ordinals held by `handle`.
   std::vector<uint32_t> ordinals_of(const std::string& handle) const;
 
+  // The two stored forms; from_json and decode read either.
+  //  - Verbose (to_json): {"cidr", "pool", "affinity", "seq", "next", "emptySince",
+  //    "allocations": [{"ordinal", "handle", "seq", "node"}]}. The file store writes it: its
+  //    files are read by people and by tests.
+  //  - Compact (to_compact_json): {"v": 2, "c": cidr, "p": pool, "n": affinity, "s": seq,
+  //    "x": next, "e": emptySince, "a": [[ordinal, seq, handle], [ordinal, seq, handle, node],
+  //    ...]}, the node only for a borrowed address (else it is the affinity): about a third of
+  //    the verbose bytes. etcd stores it (KvStore::compact_values): each value crosses its JSON
+  //    gateway in base64 and goes into raft's log and bbolt, so an allocation's cost there
+  //    grows with the block's size. Its keys differ from the verbose ones on purpose: a
+  //    version of global-ipam that knows only the verbose form fails on a compact block
+  //    ("malformed block record", no "cidr") instead of reading it as empty.
   nlohmann::json to_json() const;
+  nlohmann::json to_compact_json() const;
+  // The stored value in one of the forms.
+  std::string encode(bool compact) const;
   // Throws std::invalid_argument naming what is wrong with a stored block.
   static Block from_json(const nlohmann::json& j);
+  // A stored value (either form); throws std::invalid_argument.
+  static Block decode(const std::string& value);
+  // How many allocations a stored value (either form) holds, counted without decoding it: the
+  // elements of its one array-valued member ("a" or "allocations"). nullopt when the value
+  // is not shaped so (decode() says what is wrong). A block holding size() of them is full:
+  // the node's cache passes over its full blocks without decoding each on every ADD.
+  static std::optional<size_t> count_allocations(std::string_view value);
   bool operator==(const Block&) const = default;
 };
 

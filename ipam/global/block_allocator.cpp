@@ -39,7 +39,7 @@ cni::Error exhausted(const std::vector<const PoolConfig*>& pools, const std::str
 
 BlockAllocator::BlockAllocator(const std::vector<PoolConfig>& pools, KvStore& store,
                                AllocatorOptions options)
-    : pools_(pools), store_(store), options_(std::move(options)), rng_(std::random_device{}()) {
+    : pools_(pools), store_(store), options_(std::move(options)) {
   if (!options_.sleep) {
     options_.sleep = [](std::chrono::microseconds d) { std::this_thread::sleep_for(d); };
   }
@@ -84,7 +84,7 @@ std::string BlockAllocator::key_of(const PoolConfig& pool, const IpNet& block) c
 
 BlockAllocator::Loaded BlockAllocator::decode_block(const KvEntry& e) const {
   try {
-    return Loaded{Block::from_json(nlohmann::json::parse(e.value)), e.revision};
+    return Loaded{Block::decode(e.value), e.revision};
   } catch (const std::exception& ex) {
     throw std::runtime_error(store_.describe() + ": " + e.key + ": " + ex.what());
   }
@@ -137,6 +137,10 @@ std::vector<Assignment> BlockAllocator::verify(const Handle& handle, const Handl
   return out;
 }
 
+std::string BlockAllocator::encode(const Block& b) const {
+  return b.encode(store_.compact_values());
+}
+
 // ---- the node's cache -------------------------------------------------------------------
 
 void BlockAllocator::remember(const std::string& key, const std::string& value, int64_t rev) {
@@ -153,11 +157,16 @@ void BlockAllocator::note_empty(Block& b) const {
 
 // ---- writes -----------------------------------------------------------------------------
 
+std::minstd_rand& BlockAllocator::rng() {
+  if (!rng_) rng_.emplace(std::random_device{}());
+  return *rng_;
+}
+
 void BlockAllocator::backoff(int attempt) {
   // Jittered exponential backoff: up to 0.5 ms * 2^attempt, at most 20 ms.
   int64_t cap = std::min<int64_t>(int64_t{500} << std::min(attempt, 6), 20000);
   std::uniform_int_distribution<int64_t> d(cap / 4, cap);
-  options_.sleep(std::chrono::microseconds(d(rng_)));
+  options_.sleep(std::chrono::microseconds(d(rng())));
 }
 
 void BlockAllocator::write_with_intent(const Handle& handle, HandleState& state,
@@ -170,7 +179,7 @@ void BlockAllocator::write_with_intent(const Handle& handle, HandleState& state,
   // The intent first: on a store without transactions a crash between the two writes leaves
   // an intent the block does not confirm (harmless), never an allocation nobody can find.
   std::string rec_json = rec.to_json().dump();
-  std::string block_json = block.to_json().dump();
+  std::string block_json = encode(block);
   std::vector<KvStore::Write> writes = {{handle.key(), rec_json, state.revision},
                                         {block_key, block_json, block_revision}};
   writes.insert(writes.end(), also.begin(), also.end());
@@ -435,7 +444,7 @@ std::optional<IpNet> BlockAllocator::reclaim_empty_block(const PoolConfig& pool)
     if (!b.empty_since) {
       // Emptied before blocks were stamped (or by an older version): its grace starts now.
       b.empty_since = now;
-      store_.put_if(e.key, b.to_json().dump(), e.revision);
+      store_.put_if(e.key, encode(b), e.revision);
       continue;
     }
     if (now - *b.empty_since < options_.empty_block_grace_s) continue;
@@ -513,7 +522,7 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
           size_t pick = with_space.front();
           if (attempt > 0) {
             pick =
-                with_space[std::uniform_int_distribution<size_t>(0, with_space.size() - 1)(rng_)];
+                with_space[std::uniform_int_distribution<size_t>(0, with_space.size() - 1)(rng())];
           }
           return take(handle, state, pool, blocks[pick].first, std::move(*blocks[pick].second),
                       std::nullopt);
@@ -561,7 +570,7 @@ Assignment BlockAllocator::assign_auto(const Handle& handle, HandleState& state,
         // Borrowers of different nodes start at different blocks.
         size_t start = node_pool_hash(options_.node, pool->name) % candidates.size();
         if (attempt > 0) {
-          start = std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng_);
+          start = std::uniform_int_distribution<size_t>(0, candidates.size() - 1)(rng());
         }
         auto& [key, l] = candidates[start];
         return take(handle, state, *pool, key, std::move(l), std::nullopt);
@@ -670,11 +679,12 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   // With transactions and a cache that predicts a block for every family, that round trip
   // is the write itself, and the reads come only when the prediction was wrong.
   std::vector<std::vector<KvEntry>> batch;
+  std::vector<bool> unread(reads.size(), false);  // left out of a refused prediction's reads
   if (requested.empty() && options_.cache && store_.transactions() &&
       !options_.cache->handle(handle.key())) {
     std::vector<int> families;
     for (const auto& w : wanted) families.push_back(w.first);
-    if (auto got = assign_from_cache(handle, families, reads, &batch)) return *got;
+    if (auto got = assign_from_cache(handle, families, reads, &batch, &unread)) return *got;
   }
   if (batch.empty()) batch = store_.read_batch(reads);
   prefetched_.clear();
@@ -685,7 +695,9 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
   auto first = [&](size_t i) {
     return batch[i].empty() ? std::nullopt : std::optional<KvEntry>(std::move(batch[i].front()));
   };
-  for (size_t i = 1 + indexes; i < records_at; ++i) prefetched_blocks_[reads[i].key] = first(i);
+  for (size_t i = 1 + indexes; i < records_at; ++i) {
+    if (!unread[i]) prefetched_blocks_[reads[i].key] = first(i);
+  }
   for (size_t i = records_at; i < reads.size(); ++i) prefetched_records_[reads[i].key] = first(i);
   HandleState state = batch[0].empty() ? HandleState{} : decode_handle(batch[0].front());
   std::vector<Assignment> held_now = verify(handle, state);
@@ -757,7 +769,7 @@ std::vector<Assignment> BlockAllocator::assign(const Handle& handle,
 
 std::optional<std::vector<Assignment>> BlockAllocator::assign_from_cache(
     const Handle& handle, const std::vector<int>& families, const std::vector<KvStore::Read>& reads,
-    std::vector<std::vector<KvEntry>>* fresh) {
+    std::vector<std::vector<KvEntry>>* fresh, std::vector<bool>* unread) {
   // The choice the full path would make: per family, the pools in order, this node's blocks
   // in key order, the first with a free address.
   HandleRecord rec;
@@ -770,9 +782,14 @@ std::optional<std::vector<Assignment>> BlockAllocator::assign_from_cache(
       std::string prefix = records::blocks_prefix(pool->name);
       for (const auto& [key, e] : options_.cache->blocks()) {
         if (key.compare(0, prefix.size(), prefix) != 0) continue;
+        // A full block (the most of a busy node's) is passed over without decoding it.
+        auto k = records::parse_block_key(key);
+        int host_bits = k ? k->cidr.ip.bits() - k->cidr.prefix : 64;
+        auto n = host_bits < 32 ? Block::count_allocations(e.value) : std::nullopt;
+        if (n && *n >= (uint64_t{1} << host_bits)) continue;
         Block b;
         try {
-          b = Block::from_json(nlohmann::json::parse(e.value));
+          b = Block::decode(e.value);
         } catch (const std::exception&) {
           continue;
         }
@@ -783,7 +800,7 @@ std::optional<std::vector<Assignment>> BlockAllocator::assign_from_cache(
         uint64_t seq = b.assign(*ord, handle.id(), options_.node);
         rec.entries.push_back(HandleEntry{pool->name, b.cidr, ip, seq});
         out.push_back(Assignment{pool->name, b.cidr, ip, seq, b.affinity, false, false});
-        writes.push_back({key, b.to_json().dump(), e.revision});
+        writes.push_back({key, encode(b), e.revision});
         found = true;
         break;
       }
@@ -792,9 +809,27 @@ std::optional<std::vector<Assignment>> BlockAllocator::assign_from_cache(
     if (!found) return std::nullopt;
   }
   writes[0].value = rec.to_json().dump();
-  auto outcome = store_.put_all_if_or_read(writes, reads);
+  // The refusal reads the handle, the indexes, the records and the blocks written; not the
+  // node's other cached blocks (every op of a txn, its failure branch too, is parsed by the
+  // gateway and goes into raft's log): affine_blocks() reads those if the full path needs
+  // them, one round trip more when the cache was wrong.
+  std::vector<KvStore::Read> refusal;
+  std::vector<size_t> at;
+  for (size_t i = 0; i < reads.size(); ++i) {
+    bool block = !reads[i].prefix && reads[i].key.rfind(records::blocks_prefix(), 0) == 0;
+    bool written = std::any_of(writes.begin(), writes.end(),
+                               [&](const KvStore::Write& w) { return w.key == reads[i].key; });
+    if (block && !written) {
+      (*unread)[i] = true;
+    } else {
+      refusal.push_back(reads[i]);
+      at.push_back(i);
+    }
+  }
+  auto outcome = store_.put_all_if_or_read(writes, refusal);
   if (!outcome.revisions) {
-    *fresh = std::move(outcome.reads);
+    fresh->assign(reads.size(), {});
+    for (size_t j = 0; j < at.size(); ++j) (*fresh)[at[j]] = std::move(outcome.reads[j]);
     return std::nullopt;
   }
   for (size_t i = 0; i < writes.size(); ++i) {
@@ -817,7 +852,7 @@ Block::ReleaseOutcome BlockAllocator::release_address(const std::string& pool, c
     auto outcome = loaded->block.release(loaded->block.ordinal(ip), handle, seq);
     if (outcome != Block::ReleaseOutcome::kReleased) return outcome;
     note_empty(loaded->block);
-    std::string value = loaded->block.to_json().dump();
+    std::string value = encode(loaded->block);
     if (auto rev = store_.put_if(key, value, loaded->revision)) {
       if (loaded->block.affinity == options_.node) remember(key, value, *rev);
       return outcome;
@@ -851,8 +886,7 @@ std::optional<std::vector<Assignment>> BlockAllocator::release_from_cache(
     auto it = options_.cache->blocks().find(key);
     if (it == options_.cache->blocks().end()) return std::nullopt;
     try {
-      blocks.emplace(key, std::make_pair(Block::from_json(nlohmann::json::parse(it->second.value)),
-                                         it->second.revision));
+      blocks.emplace(key, std::make_pair(Block::decode(it->second.value), it->second.revision));
     } catch (const std::exception&) {
       return std::nullopt;
     }
@@ -874,7 +908,7 @@ std::optional<std::vector<Assignment>> BlockAllocator::release_from_cache(
   }
   std::vector<KvStore::Write> writes;
   for (const auto& key : changed) {
-    writes.push_back({key, blocks.at(key).first.to_json().dump(), blocks.at(key).second});
+    writes.push_back({key, encode(blocks.at(key).first), blocks.at(key).second});
   }
   writes.push_back({handle.key(), "", cached->revision, true});
   auto outcome = store_.put_all_if_or_read(writes, *reads);
@@ -947,7 +981,7 @@ std::vector<Assignment> BlockAllocator::release(const Handle& handle) {
     }
     std::vector<KvStore::Write> writes;
     for (const auto& [key, f] : freed) {
-      writes.push_back({key, blocks.at(key).block.to_json().dump(), blocks.at(key).revision});
+      writes.push_back({key, encode(blocks.at(key).block), blocks.at(key).revision});
     }
     writes.push_back({handle.key(), "", state.revision, true});
     // One txn where the store has them; else one write after the other (put_all_if's order),
@@ -1089,7 +1123,7 @@ void BlockAllocator::check_available() {
       for (const auto* pool : pools) {
         for (const auto& e : store_.list(records::blocks_prefix(pool->name))) {
           if (!records::parse_block_key(e.key)) continue;
-          Block b = Block::from_json(nlohmann::json::parse(e.value));
+          Block b = Block::decode(e.value);
           if (b.find_free([&](const IpAddress& ip) { return pool->usable(ip); })) ok = true;
         }
         if (ok) break;

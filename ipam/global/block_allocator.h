@@ -150,6 +150,8 @@ class BlockAllocator {
   std::vector<const PoolConfig*> pools_of(int family) const;
   std::string key_of(const PoolConfig& pool, const cni::IpNet& block) const;
 
+  // A block as this store keeps it (compact on etcd, KvStore::compact_values).
+  std::string encode(const Block& b) const;
   Loaded decode_block(const KvEntry& e) const;
   HandleState decode_handle(const KvEntry& e) const;
   std::optional<Loaded> load_block(const std::string& key);
@@ -162,10 +164,13 @@ class BlockAllocator {
   // Stamps emptySince on a block that just lost its last allocation.
   void note_empty(Block& b) const;
   // ADD in one round trip from the cache: nullopt when the cache cannot say (then `fresh`
-  // stays empty) or was wrong (then `fresh` holds `reads` as the failed txn read them).
-  std::optional<std::vector<Assignment>> assign_from_cache(
-      const records::Handle& handle, const std::vector<int>& families,
-      const std::vector<KvStore::Read>& reads, std::vector<std::vector<KvEntry>>* fresh);
+  // stays empty) or was wrong (then `fresh` holds `reads` as the failed txn read them,
+  // except the blocks it marks in `unread`: not read, not known to be absent).
+  std::optional<std::vector<Assignment>> assign_from_cache(const records::Handle& handle,
+                                                           const std::vector<int>& families,
+                                                           const std::vector<KvStore::Read>& reads,
+                                                           std::vector<std::vector<KvEntry>>* fresh,
+                                                           std::vector<bool>* unread);
   // DEL in one round trip from the cache, likewise; `reads` are the handle and its blocks.
   std::optional<std::vector<Assignment>> release_from_cache(
       const records::Handle& handle, std::vector<KvStore::Read>* reads,
@@ -223,7 +228,10 @@ class BlockAllocator {
   // Block key -> the revision of this node's index entry for it, as affine_blocks() last
   // listed it (a claim completing an interrupted one compares it).
   std::map<std::string, int64_t> index_revisions_;
-  std::minstd_rand rng_;
+  // Seeded on first use: only a lost race draws from it, and std::random_device asks the CPU
+  // (cpuid) whether it has RDRAND, which in a VM traps to the hypervisor on every exec.
+  std::minstd_rand& rng();
+  std::optional<std::minstd_rand> rng_;
 };
 
 }  // namespace ipam

@@ -1,10 +1,13 @@
 #include "ipam/global/block_cache.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <cstdio>
+#include <functional>
+#include <string_view>
 
 #include "libcni/core/fd.h"
 #include "libcni/core/hash.h"
@@ -13,7 +16,13 @@ namespace ipam {
 
 namespace {
 
-constexpr char kHeader[] = "strait-block-cache 1\n";
+// "strait-block-cache 2 <body length> <hash of the body>\n", then the body. The file is
+// rewritten in place (not a temporary file renamed over it: on ext4 a rename over an existing
+// file flushes the new file's data to the disk first, inside the node lock), so a holder
+// killed mid-write leaves a torn file, which the length and hash refuse as a whole.
+constexpr char kMagic[] = "strait-block-cache 2 ";
+
+uint64_t body_hash(std::string_view body) { return std::hash<std::string_view>{}(body); }
 
 bool is_block_key(const std::string& key) { return key.rfind("blocks/", 0) == 0; }
 
@@ -43,8 +52,14 @@ BlockCache::BlockCache(std::string path) : path_(std::move(path)) {
   std::string s;
   char buf[65536];
   for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) > 0;) s.append(buf, static_cast<size_t>(n));
-  if (s.rfind(kHeader, 0) != 0) return;
-  size_t pos = sizeof kHeader - 1;
+  if (s.rfind(kMagic, 0) != 0) return;
+  size_t pos = sizeof kMagic - 1;
+  size_t length = 0;
+  uint64_t hash = 0;
+  if (!number(s, pos, length, ' ') || !number(s, pos, hash, '\n') || length != s.size() - pos ||
+      hash != body_hash(std::string_view(s).substr(pos))) {
+    return;  // torn or foreign: nothing cached
+  }
   std::map<std::string, KvEntry> blocks;
   std::map<std::string, KvEntry> handles;
   while (pos < s.size()) {
@@ -87,29 +102,44 @@ void BlockCache::forget(const std::string& key) {
 
 void BlockCache::save() {
   if (!dirty_ || path_.empty()) return;
-  std::string out = kHeader;
+  std::string body;
+  size_t size = 0;
+  for (const auto* m : {&blocks_, &handles_}) {
+    for (const auto& [key, e] : *m) size += key.size() + e.value.size() + 48;
+  }
+  body.reserve(size);
   for (const auto* m : {&blocks_, &handles_}) {
     char kind = m == &blocks_ ? 'B' : 'H';
     for (const auto& [key, e] : *m) {
-      out += std::string(1, kind) + " " + std::to_string(e.revision) + " " +
-             std::to_string(key.size()) + " " + std::to_string(e.value.size()) + "\n" + key +
-             e.value + "\n";
+      char line[80];
+      int n = std::snprintf(line, sizeof line, "%c %lld %zu %zu\n", kind,
+                            static_cast<long long>(e.revision), key.size(), e.value.size());
+      body.append(line, static_cast<size_t>(n));
+      body += key;
+      body += e.value;
+      body += '\n';
     }
   }
-  std::string tmp = path_ + ".tmp" + std::to_string(getpid());
-  cni::UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  char head[80];
+  int n = std::snprintf(head, sizeof head, "%s%zu %llu\n", kMagic, body.size(),
+                        static_cast<unsigned long long>(body_hash(body)));
+  std::string out(head, static_cast<size_t>(n));
+  out += body;
+  cni::UniqueFd fd(open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) return;
   size_t off = 0;
   while (off < out.size()) {
-    ssize_t n = write(fd.get(), out.data() + off, out.size() - off);
-    if (n <= 0) {
-      unlink(tmp.c_str());
+    ssize_t w = pwrite(fd.get(), out.data() + off, out.size() - off, static_cast<off_t>(off));
+    if (w <= 0) {
+      if (ftruncate(fd.get(), 0) != 0) unlink(path_.c_str());  // no half a cache
       return;
     }
-    off += static_cast<size_t>(n);
+    off += static_cast<size_t>(w);
   }
-  fd.reset();
-  if (rename(tmp.c_str(), path_.c_str()) != 0) unlink(tmp.c_str());
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0 || static_cast<size_t>(st.st_size) != out.size()) {
+    if (ftruncate(fd.get(), static_cast<off_t>(out.size())) != 0) unlink(path_.c_str());
+  }
   dirty_ = false;
 }
 

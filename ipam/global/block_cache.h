@@ -16,8 +16,9 @@ namespace ipam {
 // stale cache costs the round trip it failed to save, never an address.
 //
 // It lives beside the node lock's queue, <nodeLockDir>/<node>.queue/cache.<store id>, and only
-// the lock's holder reads or writes it (a tmpfs file: no fsync). A missing, unreadable or
-// malformed file is an empty cache. Format: a header line, then per entry
+// the lock's holder reads or writes it (no fsync), rewriting it in place. A missing,
+// unreadable, malformed or torn file is an empty cache. Format: a header line
+// "strait-block-cache 2 <body length> <hash of the body>\n", then per entry
 // "B|H <revision> <key length> <value length>\n<key><value>\n" (B a block, H a handle).
 class BlockCache {
  public:

@@ -63,6 +63,7 @@ class EtcdStore : public KvStore {
   Outcome put_all_if_or_read(const std::vector<Write>& writes,
                              const std::vector<Read>& reads) override;
   bool transactions() const override { return true; }
+  bool compact_values() const override { return true; }
   // /v3/watch streams, one per prefix (etcd_watch.h).
   std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) override;
   // Maintenance status of the answering member; an alarm (NOSPACE, CORRUPT) is an error.

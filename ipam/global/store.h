@@ -120,6 +120,11 @@ class KvStore {
   // than it could recover from a half-done ordered batch.
   virtual bool transactions() const { return false; }
 
+  // Whether blocks are written in their compact form (Block::to_compact_json): etcd, where
+  // every value crosses the JSON gateway in base64 and is kept in raft's log and bbolt; not
+  // the file store, whose files people read. Either form is read from any store.
+  virtual bool compact_values() const { return false; }
+
   // A watch on key prefixes (each ends with '/'): see KvWatch. Throws as a read does when
   // the store cannot be reached.
   virtual std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) = 0;

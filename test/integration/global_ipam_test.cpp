@@ -859,6 +859,45 @@ TEST_CASE("etcd store: one txn writes (and deletes) all or else reads", "[global
   CHECK_FALSE(s.put_all_if({{"handles/n/c/eth0", "", 0, true}}));
 }
 
+TEST_CASE("global-ipam on etcd: blocks an earlier version wrote verbose still work",
+          "[global-ipam][etcd]") {
+  EtcdCluster etcd;
+  std::string network = unique_name("gnet", 40);
+  json conf = ipam_conf(network, etcd_store(etcd));
+  auto add = [&](const std::string& id) {
+    auto r = run_plugin(bin("global-ipam"), env_for("ADD", id, "node-a"), conf.dump());
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    return json::parse(r.out)["ips"][0]["address"].get<std::string>();
+  };
+  std::string a1 = add("c1");
+  std::string a2 = add("c2");
+  ipam::EtcdStore store(etcd.options());
+  auto blocks = store.list("blocks/");
+  REQUIRE(blocks.size() == 1);
+  const std::string key = blocks[0].key;
+  CHECK(json::parse(blocks[0].value).contains("v"));  // written compact
+  // The block as the version before the compact form wrote it; node-a's cache beside its
+  // lock still holds the compact one (stale now).
+  ipam::Block b = ipam::Block::decode(blocks[0].value);
+  REQUIRE(store.put_if(key, b.to_json().dump(), blocks[0].revision));
+  std::string a3 = add("c3");
+  CHECK(std::set<std::string>{a1, a2, a3}.size() == 3);
+  auto held = store_allocations(store);
+  CHECK(held.size() == 3);
+  CHECK(json::parse(store.get(key)->value).contains("v"));  // rewritten compact
+  // Verbose again, then DEL of what it held: released.
+  auto e = store.get(key);
+  REQUIRE(store.put_if(key, ipam::Block::decode(e->value).to_json().dump(), e->revision));
+  auto del = run_plugin(bin("global-ipam"), env_for("DEL", "c1", "node-a"), conf.dump());
+  INFO(del.out << del.err);
+  CHECK(del.exit_code == 0);
+  held = store_allocations(store);
+  CHECK(held.size() == 2);
+  CHECK_FALSE(held.count(a1.substr(0, a1.find('/'))));
+  CHECK(held.count(a3.substr(0, a3.find('/'))));
+}
+
 TEST_CASE("global-ipam: 8 processes x 4 nodes on one etcd never share an address",
           "[global-ipam][etcd]") {
   EtcdCluster etcd;

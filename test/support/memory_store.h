@@ -36,6 +36,8 @@ class MemoryStore : public KvStore {
   Outcome put_all_if_or_read(const std::vector<Write>& writes,
                              const std::vector<Read>& reads) override;
   bool transactions() const override;
+  // With transactions, blocks are also written compact, as on etcd.
+  bool compact_values() const override { return transactions(); }
 
   void fail_writes(int n);
   // While unreachable, watches' wait() throws cni::Error{kErrTryAgainLater} (a store gone

@@ -167,6 +167,67 @@ TEST_CASE("block record: assign, release, sequence numbers", "[global-ipam][bloc
   CHECK_THROWS_AS(Block::from_json(nlohmann::json{{"cidr", "10.0.0.0/8"}, {"pool", "p"}}),
                   std::invalid_argument);  // a "block" of 2^24 addresses
   CHECK_THROWS_AS(Block::from_json(nlohmann::json{{"pool", "p"}}), std::invalid_argument);
+
+  // The compact form round-trips too, and decode() reads either.
+  b.empty_since = 1234;
+  CHECK(Block::decode(b.encode(true)) == b);
+  CHECK(Block::decode(b.encode(false)) == b);
+  CHECK(b.encode(true).size() * 2 < b.encode(false).size());
+  CHECK_THROWS_AS(Block::decode("{not json"), std::invalid_argument);
+}
+
+TEST_CASE("block record: the compact form, and the verbose one of earlier versions",
+          "[global-ipam][block]") {
+  // A block as global-ipam wrote it before the compact form (every store), read as it was.
+  const std::string verbose =
+      R"({"affinity":"node-a","allocations":[{"handle":"net/c1/eth0","node":"node-a",)"
+      R"("ordinal":1,"seq":1},{"handle":"net/c2/eth0","node":"node-b","ordinal":5,"seq":2}],)"
+      R"("cidr":"10.0.0.32/27","next":6,"pool":"p","seq":2})";
+  Block b = Block::decode(verbose);
+  CHECK(b.cidr == net("10.0.0.32/27"));
+  CHECK(b.affinity == "node-a");
+  CHECK(b.seq == 2);
+  CHECK(b.next == 6);
+  REQUIRE(b.allocations.size() == 2);
+  CHECK(b.allocations.at(1) == ipam::BlockAllocation{"net/c1/eth0", 1, "node-a"});
+  CHECK(b.allocations.at(5) == ipam::BlockAllocation{"net/c2/eth0", 2, "node-b"});
+  CHECK_FALSE(b.empty_since);
+  CHECK(b.encode(false) == verbose);  // rewritten verbose, it is what it was
+
+  // Compact: the node only for the borrowed address.
+  nlohmann::json c = nlohmann::json::parse(b.encode(true));
+  CHECK(c == nlohmann::json::parse(R"({"v":2,"c":"10.0.0.32/27","p":"p","n":"node-a","s":2,"x":6,)"
+                                   R"("a":[[1,1,"net/c1/eth0"],[5,2,"net/c2/eth0","node-b"]]})"));
+  // A reader of the verbose form only (an earlier version) finds no "cidr" and refuses the
+  // block rather than read it as one without allocations.
+  CHECK_FALSE(c.contains("cidr"));
+  CHECK_FALSE(c.contains("allocations"));
+
+  // Allocations counted without decoding, in either form; strings may hold brackets.
+  CHECK(Block::count_allocations(b.encode(true)) == 2u);
+  CHECK(Block::count_allocations(verbose) == 2u);
+  b.allocations[9] = ipam::BlockAllocation{"n[et/c{\\\"]/e", 3, "node-a"};
+  CHECK(Block::count_allocations(b.encode(true)) == 3u);
+  CHECK(Block::count_allocations(b.encode(false)) == 3u);
+  CHECK(Block::decode(b.encode(true)) == b);
+  b.allocations.clear();
+  CHECK(Block::count_allocations(b.encode(true)) == 0u);
+  CHECK_FALSE(Block::count_allocations("{\"a\":[[1,1,\"x\"]"));  // cut short
+  CHECK_FALSE(Block::count_allocations("[]"));
+  CHECK_FALSE(Block::count_allocations(R"({"c":"10.0.0.32/27"})"));  // no array
+  CHECK_FALSE(Block::count_allocations(R"({"a":[],"b":[]})"));       // two
+
+  // What is wrong with a compact block is named.
+  auto bad = [](const char* text) { return invalid([&] { Block::decode(text); }); };
+  CHECK_THAT(bad(R"({"v":3,"c":"10.0.0.32/27","p":"p","a":[]})"),
+             Catch::Contains("malformed block record: unknown version 3"));
+  CHECK_THAT(bad(R"({"v":2,"c":"10.0.0.32/27","p":"p","a":[[40,1,"n/c/e"]]})"),
+             Catch::Contains("ordinal 40"));
+  CHECK_THAT(bad(R"({"v":2,"c":"10.0.0.32/27","p":"p","a":[[1,1]]})"),
+             Catch::Contains("allocation [1,1]"));
+  CHECK_THAT(bad(R"({"v":2,"c":"10.0.0.33/27","p":"p","a":[]})"), Catch::Contains("bad cidr"));
+  CHECK_THAT(bad(R"({"v":2,"c":"10.0.0.32/27","a":[]})"),
+             Catch::Contains("malformed block record"));
 }
 
 TEST_CASE("global records: keys, handles, nodes", "[global-ipam][block]") {

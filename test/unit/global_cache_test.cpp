@@ -3,9 +3,11 @@
 // transactions where round trips are counted).
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -140,6 +142,40 @@ TEST_CASE("cache: a wrong prediction costs a round trip, never an address",
   CHECK(w.allocations().size() == w.store.list("handles/").size());
 }
 
+TEST_CASE("compact blocks: a store whose blocks an earlier version wrote verbose still works",
+          "[global-ipam][cache]") {
+  World w;  // transactions: blocks written compact, as on etcd
+  auto plain = w.node("n");
+  Assignment first = add(plain, h(1));
+  std::string key = ipam::records::block_key("p", first.block);
+  CHECK(json::parse(w.store.get(key)->value).contains("v"));
+  // The block as the version before the compact form wrote it (and a cache of this node that
+  // still remembers the compact one).
+  BlockCache cache;
+  auto n = w.node("n", &cache);
+  add(n, h(2));
+  auto e = w.store.get(key);
+  Block verbose = Block::decode(e->value);
+  REQUIRE(w.store.put_if(key, verbose.to_json().dump(), e->revision));
+  CHECK_FALSE(json::parse(w.store.get(key)->value).contains("v"));
+  // Read as it is: the next ADDs (predicted from the stale cache, and not) take other
+  // addresses of it, and the DELs release what the verbose block held.
+  Assignment third = add(n, h(3));
+  Assignment fourth = add(plain, h(4));
+  CHECK(third.block == first.block);
+  CHECK(fourth.block == first.block);
+  CHECK(w.allocations().size() == 4);
+  CHECK(json::parse(w.store.get(key)->value).contains("v"));  // rewritten compact
+  REQUIRE(w.store.put_if(key, Block::decode(w.store.get(key)->value).to_json().dump(),
+                         w.store.get(key)->revision));
+  CHECK(n.release(h(1)).size() == 1);
+  CHECK(plain.release(h(2)).size() == 1);
+  auto left = w.allocations();
+  CHECK(left.size() == 2);
+  CHECK(left.count(third.ip));
+  CHECK(left.count(fourth.ip));
+}
+
 TEST_CASE("cache: the file round-trips; a malformed one is an empty cache",
           "[global-ipam][cache]") {
   strait::unit::TmpDir d;
@@ -159,10 +195,38 @@ TEST_CASE("cache: the file round-trips; a malformed one is an empty cache",
   CHECK(c.blocks().begin()->second.revision == 7);
   REQUIRE(c.handle("handles/n/c/eth0"));
   CHECK(c.handle("handles/n/c/eth0")->revision == 9);
-  std::ofstream(path) << "strait-block-cache 1\nB 7 999 1\nshort";
+  // Rewritten in place: a shorter cache leaves nothing of the longer one behind.
+  {
+    BlockCache shorter(path);
+    shorter.forget("handles/n/c/eth0");
+    shorter.save();
+  }
+  CHECK_FALSE(BlockCache(path).handle("handles/n/c/eth0"));
+  CHECK(BlockCache(path).blocks().size() == 1);
+  // A file framed right (length and hash of the body) whose entries are malformed.
+  auto framed = [](const std::string& body) {
+    return "strait-block-cache 2 " + std::to_string(body.size()) + " " +
+           std::to_string(std::hash<std::string_view>{}(body)) + "\n" + body;
+  };
+  std::string good = "B 7 20 1\nblocks/p/10.0.0.0-28x\n";
+  std::ofstream(path) << framed(good);
+  CHECK(BlockCache(path).blocks().size() == 1);
+  std::ofstream(path) << framed("B 7 999 1\nshort");
   CHECK(BlockCache(path).blocks().empty());
   // Lengths whose sum wraps around are malformed too, not an index before the data.
-  std::ofstream(path) << "strait-block-cache 1\nB 7 18446744073709551615 1\n\nX";
+  std::ofstream(path) << framed("B 7 18446744073709551615 1\n\nX");
+  CHECK(BlockCache(path).blocks().empty());
+  // Torn (a holder killed mid-write): the body differs from its hash, or is longer or shorter
+  // than its length says. The version before this format is refused too.
+  std::string torn = framed(good);
+  torn[torn.size() - 3] = 'y';
+  std::ofstream(path) << torn;
+  CHECK(BlockCache(path).blocks().empty());
+  std::ofstream(path) << framed(good) << "B 8";
+  CHECK(BlockCache(path).blocks().empty());
+  std::ofstream(path) << framed(good).substr(0, framed(good).size() - 1);
+  CHECK(BlockCache(path).blocks().empty());
+  std::ofstream(path) << "strait-block-cache 1\n" << good;
   CHECK(BlockCache(path).blocks().empty());
 }
 
