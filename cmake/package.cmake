@@ -16,7 +16,10 @@ set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://example.invalid/strait")
 # Depends from what the dynamically linked executables need (dpkg-shlibdeps), not a list kept
-# by hand; the statically linked ones need nothing.
+# by hand; the statically linked ones need nothing. libnftables is dlopen()ed by the overlay
+# agents (overlay/nftables.h), which dpkg-shlibdeps cannot see: named here, shlibdeps' list
+# is appended to it.
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libnftables1")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # Debug information stays in the build tree: the package carries stripped executables.
 set(CPACK_STRIP_FILES ON)

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <optional>
 #include <sstream>
 
 #include "overlay/nftables.h"
@@ -69,17 +70,20 @@ std::string nat_table(const std::vector<ipam::PoolConfig>& pools, int family) {
 }
 
 int reconcile_nat(const std::vector<ipam::PoolConfig>& pools, cni::Logger& log) {
-  Nftables nft;
   const std::string wanted_of[] = {nat_table(pools, AF_INET), nat_table(pools, AF_INET6)};
+  std::optional<Nftables> made;
   std::vector<std::string> existing;
   try {
-    existing = existing_families(nft);
+    made.emplace();
+    existing = existing_families(*made);
   } catch (const NftError&) {
-    // A kernel without nf_tables cannot hold a table of ours: when no pool wants one, there is
-    // nothing to remove, and natOutgoing false must not need nftables at all.
+    // A kernel without nf_tables (or a node without libnftables) cannot hold a table of ours:
+    // when no pool wants one, there is nothing to remove, and natOutgoing false must not need
+    // nftables at all.
     if (wanted_of[0].empty() && wanted_of[1].empty()) return 0;
     throw;
   }
+  Nftables& nft = *made;
   std::string batch;
   int writes = 0;
   for (int i = 0; i < 2; ++i) {

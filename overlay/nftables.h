@@ -11,8 +11,11 @@ struct nft_ctx;
 // made. One run() is one netlink transaction: it applies whole or not at all.
 //
 // libnftables lives here, in the overlay, and not in libcni/kernel: the overlay agents are its
-// only users, and Debian ships it without a static archive, so only the executables that link
-// the overlay (vxlan, ipip) are linked dynamically (plugins/vxlan/CMakeLists.txt).
+// only users. Debian ships it without a static archive, and with it come five more shared
+// libraries (libmnl, libnftnl, libxtables, libjansson, libgmp): it is loaded (dlopen) when the
+// first Nftables is made, so the CNI verbs of vxlan and ipip, which never make one, exec
+// without it (they link everything else statically and glibc dynamically:
+// plugins/vxlan/CMakeLists.txt). A library that cannot be loaded is an NftError naming it.
 namespace overlay {
 
 // What nftables (or the kernel behind it) refused: `what` is our summary, nft's own message

@@ -2,8 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -129,6 +131,25 @@ void walk(const std::string& dir, const std::string& rel, Fn& fn) {
   }
 }
 
+// Whether `dir` is on a file system that only this host's kernel reads and writes (see
+// file_store.h, "Durability"). Unknown ones (NFS, SMB, Ceph, GFS2, OCFS2, FUSE, ...) are not.
+bool on_local_file_system(const std::string& dir) {
+  struct statfs st {};
+  if (statfs(dir.c_str(), &st) != 0) return false;
+  switch (static_cast<unsigned long>(st.f_type)) {
+    case EXT4_SUPER_MAGIC:  // also ext2 and ext3
+    case XFS_SUPER_MAGIC:
+    case BTRFS_SUPER_MAGIC:
+    case F2FS_SUPER_MAGIC:
+    case TMPFS_MAGIC:
+    case RAMFS_MAGIC:
+    case OVERLAYFS_SUPER_MAGIC:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 void validate_store_key(const std::string& key) {
@@ -156,6 +177,7 @@ FileStore::FileStore(std::string root, std::chrono::milliseconds lock_timeout)
     bool absolute = root_[0] == '/';
     make_dirs(absolute ? "/" : ".", absolute ? root_.substr(1) : root_, true);
   }
+  sync_writes_ = !on_local_file_system(root_);
   sweep_tmp();
 }
 
@@ -262,6 +284,9 @@ std::optional<KvEntry> FileStore::read(const std::string& key, const std::string
     throw os_error("open", path);
   }
   std::string data = read_all(fd.get(), path);
+  // Never written by us (a record starts with its revision): a write whose data a crash lost
+  // before it reached the disk, the key's earlier version with it (file_store.h, "Durability").
+  if (data.empty()) return std::nullopt;
   size_t nl = data.find('\n');
   int64_t rev = 0;
   auto [ptr, ec] =
@@ -310,7 +335,7 @@ std::optional<int64_t> FileStore::put_if(const std::string& key, const std::stri
     TmpFile tmp = create_tmp("");
     try {
       write_all(tmp.fd.get(), data, tmp.path);
-      if (fsync(tmp.fd.get()) != 0) throw os_error("fsync", tmp.path);
+      if (sync_writes_ && fsync(tmp.fd.get()) != 0) throw os_error("fsync", tmp.path);
       if (rename_into(tmp, key, path)) break;
     } catch (...) {
       unlink(tmp.path.c_str());

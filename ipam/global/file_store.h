@@ -22,25 +22,39 @@ namespace ipam {
 //
 // No global lock: a write locks its own key only, and readers take no lock at all (a
 // rename replaces a file atomically, so a reader sees the old or the new version, never a
-// mix). Crash-safe: a new version is written to a temporary file, fsync()ed, and renamed over
-// the old one. A crash leaves the old or the new version, plus at worst a stray file in .tmp/
-// or an empty directory. A writer keeps its temporary file flock()ed until it has renamed it,
-// so the next store opened on the directory removes exactly the files whose writer died, and
-// never a slow writer's.
+// mix). Crash-safe: a new version is written to a temporary file and renamed over the old
+// one. A killed process leaves the old or the new version, plus at worst a stray file in
+// .tmp/ or an empty directory. A writer keeps its temporary file flock()ed until it has
+// renamed it, so the next store opened on the directory removes exactly the files whose
+// writer died, and never a slow writer's.
 //
-// Durability: one fsync per write, of the new version's data before its rename, and none of
-// the directory after it (nor of the directories made for a new key: handles/<net>/<id>/).
-// A killed process loses nothing either way (the page cache survives it: the SIGKILL sweep's
-// case). The fsync is for a power loss and for NFS: without it a rename can reach the disk
-// (or the server, where other nodes see it) before the data, leaving an empty or short
-// record, which would fail every later ADD until repaired. The directory fsyncs only decide
-// whether the last few renames and unlinks survive a power loss, and a power loss kills
-// every container of the node with it: a key that comes back in its previous version is an
-// allocation or release of a container that is gone, i.e. an unconfirmed intent or a stale
-// allocation, which the allocator already treats as after a crash between its two writes
-// (DEL and GC release them). On ext4 and xfs the journal commits metadata in order, so the
-// next fsync persists every earlier rename anyway; an NFS server commits a rename before it
-// answers. Five fsyncs per ADD became two (docs/benchmarks.md).
+// Durability: no fsync at all on a local file system (ext4, xfs, btrfs, f2fs, tmpfs,
+// overlayfs); one per write, of the new version's data before its rename, on any other (NFS
+// and whatever else other hosts may read), and of directories only when the store makes its
+// own (its root and .tmp/), not those of keys.
+//  - A killed process loses nothing either way: the page cache survives it (the SIGKILL
+//    sweep's case), and a reader never sees a renamed record without its data.
+//  - A power loss or kernel crash of the node loses the writes its kernel had not yet put on
+//    the disk (ext4 commits every 5 s): a key comes back in an earlier version, absent, or
+//    as an empty file, which reads as absent (we never write one). On a local file system
+//    only this node's kernel reads the store, so every pod whose allocation, release or
+//    intent is lost died with the node: what comes back is a stale allocation (GC releases
+//    it: no live attachment holds it), an intent its block does not confirm (readers ignore
+//    it, DEL removes it), a freed address (nobody holds it), an index entry without its block
+//    (the next allocation completes the claim) or a node record to write again (the overlay's
+//    next ADD does), the states the allocator already recovers from after a crash between
+//    its two writes. No address of a live pod can be handed out twice, since no pod outlived
+//    the write that was lost. A record longer than a page may in principle come back cut
+//    short on some file systems: it is then reported as malformed, naming the file (never
+//    read as free), and may be removed, since no pod of the node survived the same crash.
+//  - On NFS or any other file system the store syncs each write before its rename: other
+//    hosts read the record as soon as it is renamed (an NFS client writes the data back only
+//    at close or fsync, so without it they could read an empty record), and pods on other
+//    nodes outlive a crash of the server, so a block that came back in an earlier version
+//    there could hand out a live pod's address again.
+// host-local (ours and upstream's) writes its leases without fsync on every file system;
+// this store did two fsyncs per ADD before, whose journal commits cost 0.3-10 ms each on a
+// shared disk (docs/benchmarks.md, global-ipam).
 //
 // Revisions: max(previous + 1, CLOCK_REALTIME in ns). A key deleted and created again gets a
 // revision later than any it had, unless the clock went back by more than the time between
@@ -86,6 +100,7 @@ class FileStore : public KvStore {
   std::chrono::milliseconds lock_timeout_;
   uint64_t tmp_tag_;
   std::atomic<uint64_t> tmp_counter_{0};
+  bool sync_writes_ = true;  // fsync each new version before its rename (see "Durability")
 };
 
 // Throws std::invalid_argument unless `key` is a valid store key (see KvStore).

@@ -402,19 +402,20 @@ TEST_CASE("file store: a writer whose temporary file is removed before its renam
           "[global-ipam]") {
   TempDir dir("strait-gipam");
   {
-    // .tmp/ and nodes/ exist, so the next write's first fsync is its temporary file's.
+    // .tmp/ and nodes/ exist, so the next process's first write() is its temporary file's
+    // data (then, on a file system the store syncs, its fsync, and the rename).
     ipam::FileStore s(dir.path(), std::chrono::milliseconds(5000));
     REQUIRE(s.put_if("nodes/n0", ipam::records::NodeRecord{"n0", {}, {}}.to_json().dump(), 0));
   }
-  // set-node under strace, stopped (SIGSTOP) on return from its first fsync: its temporary
-  // file is written and synced, and the rename into nodes/n1 has not happened.
+  // set-node under strace, stopped (SIGSTOP) on return from its first write: its temporary
+  // file is written, and the rename into nodes/n1 has not happened.
   std::string log = dir.path() + "/../" + fs::path(dir.path()).filename().string() + ".out";
   struct Cleanup {
     std::string f;
     ~Cleanup() { fs::remove(f); }
   } cleanup{log};
-  Child strace({"/usr/bin/strace", "-o", "/dev/null", "-e", "trace=fsync", "-e",
-                "inject=fsync:signal=STOP:when=1", bin("global-ipam"), "--store-path", dir.path(),
+  Child strace({"/usr/bin/strace", "-o", "/dev/null", "-e", "trace=write", "-e",
+                "inject=write:signal=STOP:when=1", bin("global-ipam"), "--store-path", dir.path(),
                 "set-node", "n1", "--address", "198.51.100.9"},
                {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"},
                 {"ASAN_OPTIONS", "detect_leaks=0"}},  // LeakSanitizer cannot run under ptrace
