@@ -401,25 +401,53 @@ std::vector<pid_t> children_of(pid_t pid) {
 TEST_CASE("file store: a writer whose temporary file is removed before its rename writes again",
           "[global-ipam]") {
   TempDir dir("strait-gipam");
-  {
-    // .tmp/ and nodes/ exist, so the next process's first write() is its temporary file's
-    // data (then, on a file system the store syncs, its fsync, and the rename).
-    ipam::FileStore s(dir.path(), std::chrono::milliseconds(5000));
+  TempDir twin("strait-gipam-twin");
+  // .tmp/ and nodes/ exist, so the next process's writes are its temporary file's data (then,
+  // on a file system the store syncs, its fsync, and the rename).
+  for (const auto* d : {&dir, &twin}) {
+    ipam::FileStore s(d->path(), std::chrono::milliseconds(5000));
     REQUIRE(s.put_if("nodes/n0", ipam::records::NodeRecord{"n0", {}, {}}.to_json().dump(), 0));
   }
-  // set-node under strace, stopped (SIGSTOP) on return from its first write: its temporary
-  // file is written, and the rename into nodes/n1 has not happened.
   std::string log = dir.path() + "/../" + fs::path(dir.path()).filename().string() + ".out";
+  std::string trace = log + ".trace";
   struct Cleanup {
-    std::string f;
-    ~Cleanup() { fs::remove(f); }
-  } cleanup{log};
+    std::vector<std::string> f;
+    ~Cleanup() {
+      for (const auto& p : f) fs::remove(p);
+    }
+  } cleanup{{log, trace}};
+  const cni::EnvMap env = {
+      {"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"},
+      {"ASAN_OPTIONS", "detect_leaks=0"}};  // LeakSanitizer cannot run under ptrace
+  // Which write() is the temporary file's: a dry run of the same command on the twin store,
+  // with the paths of the fds (-y). A sanitizer runtime may write before the store does.
+  {
+    Child dry({"/usr/bin/strace", "-o", trace, "-y", "-e", "trace=write", bin("global-ipam"),
+               "--store-path", twin.path(), "set-node", "n1", "--address", "198.51.100.9"},
+              env);
+    REQUIRE(dry.wait() == 0);
+  }
+  int ordinal = 0;
+  {
+    std::istringstream lines(strait::test::read_file(trace));
+    int n = 0;
+    for (std::string l; std::getline(lines, l);) {
+      if (l.rfind("write(", 0) != 0) continue;
+      ++n;
+      if (l.find("/.tmp/") != std::string::npos) {
+        ordinal = n;
+        break;
+      }
+    }
+  }
+  INFO(strait::test::read_file(trace));
+  REQUIRE(ordinal > 0);
+  // set-node under strace, stopped (SIGSTOP) on return from that write: its temporary file is
+  // written, and the rename into nodes/n1 has not happened.
   Child strace({"/usr/bin/strace", "-o", "/dev/null", "-e", "trace=write", "-e",
-                "inject=write:signal=STOP:when=1", bin("global-ipam"), "--store-path", dir.path(),
-                "set-node", "n1", "--address", "198.51.100.9"},
-               {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"},
-                {"ASAN_OPTIONS", "detect_leaks=0"}},  // LeakSanitizer cannot run under ptrace
-               "/dev/null", log);
+                "inject=write:signal=STOP:when=" + std::to_string(ordinal), bin("global-ipam"),
+                "--store-path", dir.path(), "set-node", "n1", "--address", "198.51.100.9"},
+               env, "/dev/null", log);
   pid_t writer = 0;
   // Every ptrace stop (the exec event, each system call strace sees) also reads 't' for a
   // moment. Stopped for good: its temporary file exists and it stays 't' over 50 reads 5 ms
