@@ -49,7 +49,7 @@ DeadNodeReport collect_dead_nodes(KvStore& store, const DeadNodeGc& gc) {
   for (const auto& e : store.list(records::blocks_prefix())) {
     if (!records::parse_block_key(e.key)) continue;
     attempt(e.key, [&] {
-      Block b = Block::from_json(json::parse(e.value));
+      Block b = Block::decode(e.value);
       if (!b.affinity.empty()) nodes[b.affinity].blocks.emplace_back(e, b);
       for (const auto& [ord, a] : b.allocations) nodes[a.node];
     });
@@ -125,7 +125,7 @@ DeadNodeReport collect_dead_nodes(KvStore& store, const DeadNodeGc& gc) {
         // As it is now (the releases above rewrote it), unless only reporting.
         auto now = gc.dry_run ? std::optional<KvEntry>(entry) : store.get(entry.key);
         if (!now) return;
-        Block b = Block::from_json(json::parse(now->value));
+        Block b = Block::decode(now->value);
         bool others = std::any_of(b.allocations.begin(), b.allocations.end(),
                                   [&](const auto& a) { return a.second.node != node; });
         if (b.affinity != node || others) {

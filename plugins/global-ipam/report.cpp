@@ -126,7 +126,7 @@ int nodes(ipam::KvStore& store, bool as_json, std::ostream& out) {
   std::map<std::string, int> blocks;
   for (const auto& e : store.list(ipam::records::blocks_prefix())) {
     if (!ipam::records::parse_block_key(e.key)) continue;  // `check` reports it
-    blocks[Block::from_json(json::parse(e.value)).affinity]++;
+    blocks[Block::decode(e.value).affinity]++;
   }
   std::map<std::string, std::optional<ipam::records::NodeRecord>> nodes;
   for (auto& n : ipam::nodes::list(store)) nodes[n.name] = n;

@@ -35,7 +35,7 @@ Snapshot::Snapshot(ipam::KvStore& store, std::vector<ipam::PoolConfig> configure
     }
     LoadedBlock lb;
     lb.key = e.key;
-    lb.block = ipam::Block::from_json(json::parse(e.value));
+    lb.block = ipam::Block::decode(e.value);
     blocks_.push_back(std::move(lb));
   }
   for (auto& b : blocks_) b.pool = pool(b.block.pool);
