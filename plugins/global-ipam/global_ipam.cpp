@@ -131,8 +131,11 @@ std::string describe(const Assignment& a) {
   return s + ")";
 }
 
-// This node's single-flight lock for ADD and DEL (best effort: see NodeLock).
+// This node's single-flight lock for ADD and DEL (best effort: see NodeLock). The store's
+// connection is opened first: its connect (and TLS handshake) would otherwise happen inside
+// the lock, where every waiter behind it waits for it too.
 ipam::NodeLock lock_node(const Session& s, const cni::CmdArgs& args) {
+  s.store->prepare();
   auto lock = NodeLock::acquire(s.cfg.node_lock_dir, s.cfg.node_name,
                                 std::chrono::milliseconds(s.cfg.store.timeout_ms));
   if (!lock.why_not().empty())
