@@ -153,6 +153,7 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
     auto alloc = s.with_cache(lock, cache);
     auto got = alloc.assign(s.handle, s.cfg.requested);
     if (cache) cache->save();
+    lock = NodeLock();  // the node's state is written: the next waiter need not wait for the rest
     cni::Result r;
     for (const auto& a : got) {
       const PoolConfig* p = s.pool(a.pool);
@@ -174,10 +175,12 @@ void cmd_del(const cni::CmdArgs& args) {
     auto lock = lock_node(s, args);
     std::optional<ipam::BlockCache> cache;
     auto alloc = s.with_cache(lock, cache);
-    for (const auto& a : alloc.release(s.handle)) {
+    auto released = alloc.release(s.handle);
+    if (cache) cache->save();
+    lock = NodeLock();
+    for (const auto& a : released) {
       args.log.info("released " + a.ip.str() + " of " + s.handle.id());
     }
-    if (cache) cache->save();
   });
 }
 
