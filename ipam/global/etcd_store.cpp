@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "ipam/global/etcd_watch.h"
 #include "libcni/core/base64.h"
@@ -77,9 +78,25 @@ std::string EtcdStore::describe() const {
   return "etcd store " + eps + " (prefix " + options_.prefix + ")";
 }
 
+void EtcdStore::prepare() {
+  using Clock = std::chrono::steady_clock;
+  HttpConnection& conn = *connections_[current_];
+  if (conn.is_open()) return;
+  auto start = Clock::now();
+  try {
+    conn.open(start + options_.timeout,
+              std::min(options_.timeout, std::chrono::milliseconds(1000)));
+  } catch (const HttpError&) {
+    // Left for the request: it connects again and fails over as without preparing.
+  }
+  prepared_ += Clock::now() - start;
+}
+
 json EtcdStore::call(const std::string& path, const json& body) {
   using Clock = std::chrono::steady_clock;
-  auto deadline = Clock::now() + options_.timeout;
+  // A connection prepare() opened (or failed to) counts against this request's budget: an
+  // ADD still gives up within timeoutMs of its first look at the store.
+  auto deadline = Clock::now() + options_.timeout - std::exchange(prepared_, {});
   std::string payload = body.dump();
   std::string last_error;
   size_t tried = 0;

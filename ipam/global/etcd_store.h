@@ -66,6 +66,8 @@ class EtcdStore : public KvStore {
   bool compact_values() const override { return true; }
   // /v3/watch streams, one per prefix (etcd_watch.h).
   std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) override;
+  // Connects to the current endpoint unless connected (TLS included), within the timeout.
+  void prepare() override;
   // Maintenance status of the answering member; an alarm (NOSPACE, CORRUPT) is an error.
   void ping() override;
   std::string describe() const override;
@@ -102,6 +104,8 @@ class EtcdStore : public KvStore {
   std::vector<std::unique_ptr<HttpConnection>> connections_;  // one per endpoint
   size_t current_ = 0;
   Traffic traffic_;
+  // What prepare() spent since the last request: taken from the next request's timeout.
+  std::chrono::steady_clock::duration prepared_ = {};
 };
 
 }  // namespace ipam

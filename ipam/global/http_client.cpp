@@ -519,6 +519,12 @@ std::string HttpConnection::read_body(const Head& h, Deadline deadline) {
   return body;
 }
 
+void HttpConnection::open(Deadline deadline, std::chrono::milliseconds connect_timeout) {
+  if (is_open()) return;
+  connect(deadline, connect_timeout);
+  reused_ = true;
+}
+
 HttpResponse HttpConnection::post(const std::string& path, const std::string& body,
                                   Deadline deadline, std::chrono::milliseconds connect_timeout) {
   for (int attempt = 0;; ++attempt) {

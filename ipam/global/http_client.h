@@ -91,6 +91,9 @@ class HttpConnection {
   int fd() const { return fd_.get(); }
   bool buffered() const;
 
+  // Connects now (TLS handshake included) unless open, as the next post() would, within
+  // `deadline` and `connect_timeout`. Throws HttpError; the connection is then closed.
+  void open(Deadline deadline, std::chrono::milliseconds connect_timeout);
   void close();
   bool is_open() const { return static_cast<bool>(fd_); }
 
@@ -128,8 +131,10 @@ class HttpConnection {
   std::string in_;  // bytes received and not yet consumed
   std::unique_ptr<Chunked> stream_;
   bool stream_plain_ = false;  // stream body without framing: read until the peer closes
-  bool reused_ = false;        // the connection carried an answer already
-  size_t received_ = 0;        // bytes of the current answer received
+  // The connection was open before this request (it carried an answer, or open() made it
+  // ahead): the server may have closed it while it was idle.
+  bool reused_ = false;
+  size_t received_ = 0;  // bytes of the current answer received
 };
 
 }  // namespace ipam

@@ -2,15 +2,19 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
+#include <linux/futex.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -45,13 +49,62 @@ std::vector<uint64_t> older_tickets(const std::string& queue, uint64_t mine) {
   return out;
 }
 
-// Waits until the waiter of `path` is gone (its file unlinked or no longer locked: it
-// released, gave up or died), at most until `deadline`. Removes a file whose waiter died.
-bool wait_for(const std::string& path, Clock::time_point deadline) {
+// The queue's wake-up words: kWakeSlots 32-bit counters in the tail file after its first
+// page, mapped shared by every waiter and holder. Releasing ticket t bumps word t % kWakeSlots
+// and wakes its futex waiters (the waiter of the next ticket sleeps on it).
+constexpr size_t kWakeSlots = 1024;
+size_t wake_offset() { return std::max<size_t>(4096, static_cast<size_t>(sysconf(_SC_PAGESIZE))); }
+constexpr size_t kWakeBytes = kWakeSlots * sizeof(uint32_t);
+// A waiter looks again at least this often: a release wakes it at once, a death does not
+// (the kernel drops the dead one's flock and tells nobody), so this bounds what a killed
+// holder or waiter costs the waiters behind it.
+constexpr auto kRecheck = std::chrono::milliseconds(10);
+
+std::atomic_ref<uint32_t> wake_word(uint32_t* words, uint64_t ticket) {
+  return std::atomic_ref<uint32_t>(words[ticket % kWakeSlots]);
+}
+
+// Sleeps until the word is no longer `seen` (a release bumped it), at most `d`.
+void futex_wait(uint32_t* word, uint32_t seen, std::chrono::milliseconds d) {
+  timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>(d.count() % 1000) * 1000000};
+  syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, nullptr, 0);  // EAGAIN: bumped already
+}
+
+void futex_wake_all(uint32_t* word) {
+  syscall(SYS_futex, word, FUTEX_WAKE, std::numeric_limits<int>::max(), nullptr, nullptr, 0);
+}
+
+// Maps the wake-up words of the tail `tail_path` (growing it to hold them: the caller holds
+// the tail's flock, on `tail`); null when the file system cannot (then waiters look every
+// millisecond). The mapping is made through an open file of its own: a mapping keeps the
+// open file it was made through, and with it that file's flock, until it is unmapped.
+uint32_t* map_wake_words(int tail, const std::string& tail_path) {
+  const size_t off = wake_offset();
+  struct stat st {};
+  if (fstat(tail, &st) != 0) return nullptr;
+  if (static_cast<size_t>(st.st_size) < off + kWakeBytes &&
+      ftruncate(tail, static_cast<off_t>(off + kWakeBytes)) != 0) {
+    return nullptr;
+  }
+  cni::UniqueFd fd(open(tail_path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) return nullptr;
+  void* p = mmap(nullptr, kWakeBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(),
+                 static_cast<off_t>(off));
+  return p == MAP_FAILED ? nullptr : static_cast<uint32_t*>(p);
+}
+
+// Waits until the waiter of ticket `older` (its file `path`) is gone (its file unlinked or no
+// longer locked: it released, gave up or died), at most until `deadline`. Removes a file
+// whose waiter died. Between looks it sleeps on the ticket's wake-up word (`words`; null:
+// sleeps a millisecond), at most kRecheck.
+bool wait_for(const std::string& path, uint64_t older, uint32_t* words,
+              Clock::time_point deadline) {
   cni::UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return true;  // released (or cleaned up) already
-  cni::UniqueFd watch;
   for (;;) {
+    // Read before the look: a release after the look changes it, so the sleep below does not
+    // miss that release's wake-up.
+    uint32_t seen = words ? wake_word(words, older).load(std::memory_order_acquire) : 0;
     if (flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
       struct stat held {};
       struct stat now {};
@@ -65,29 +118,13 @@ bool wait_for(const std::string& path, Clock::time_point deadline) {
     }
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) return true;  // cannot tell: do not wait on it
-    if (!watch) {
-      // Its owner opened it for writing: IN_CLOSE_WRITE comes when it closes it (release,
-      // giving up, death), IN_ATTRIB when it unlinks it. Set up, then look again (it may have
-      // gone between the look and the watch).
-      watch.reset(inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-      if (!watch || inotify_add_watch(watch.get(), path.c_str(),
-                                      IN_CLOSE_WRITE | IN_ATTRIB | IN_DELETE_SELF) < 0) {
-        if (errno == ENOENT) return true;
-        watch.reset();
-        // No inotify: look again in a millisecond.
-        if (Clock::now() >= deadline) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      continue;
-    }
     long left = ms_left(deadline);
     if (left <= 0) return false;
-    pollfd p{watch.get(), POLLIN, 0};
-    int n = poll(&p, 1, static_cast<int>(std::min<long>(left, 1000)));
-    if (n > 0) {
-      char buf[4096];
-      while (read(watch.get(), buf, sizeof buf) > 0) {
-      }
+    auto nap = std::min(std::chrono::milliseconds(left), kRecheck);
+    if (words) {
+      futex_wait(&words[older % kWakeSlots], seen, nap);
+    } else {
+      std::this_thread::sleep_for(std::min(nap, std::chrono::milliseconds(1)));
     }
   }
 }
@@ -147,13 +184,15 @@ NodeLock NodeLock::acquire(const std::string& dir, const std::string& node,
     l.release();
     return l;
   }
+  l.ticket_no_ = ticket;
+  l.wake_ = map_wake_words(tail.get(), tail_path);
   tail.reset();
   l.queue_ = queue;
 
   // 2. Our turn once every older waiter is gone: newest first (it goes last of them, so the
   //    others are usually gone by then).
   for (uint64_t older : older_tickets(queue, ticket)) {
-    if (!wait_for(queue + "/" + std::to_string(older), deadline)) {
+    if (!wait_for(queue + "/" + std::to_string(older), older, l.wake_, deadline)) {
       l.why_not_ = "not our turn in \"" + queue + "\" after " + std::to_string(timeout.count()) +
                    " ms (ticket " + std::to_string(ticket) + " waits for " + std::to_string(older) +
                    ")";
@@ -170,7 +209,14 @@ void NodeLock::release() {
     // Unlinked before it is unlocked: a waiter that then gets its lock sees that we are done.
     unlink(ticket_path_.c_str());
     ticket_.reset();
+    // Closed, so unlocked: the waiter behind us that wakes finds it so.
+    if (wake_) {
+      wake_word(wake_, ticket_no_).fetch_add(1, std::memory_order_release);
+      futex_wake_all(&wake_[ticket_no_ % kWakeSlots]);
+    }
   }
+  if (wake_) munmap(wake_, kWakeBytes);
+  wake_ = nullptr;
   held_ = false;
 }
 
@@ -180,6 +226,8 @@ NodeLock::NodeLock(NodeLock&& other) noexcept
     : queue_(std::move(other.queue_)),
       ticket_path_(std::move(other.ticket_path_)),
       ticket_(std::move(other.ticket_)),
+      ticket_no_(other.ticket_no_),
+      wake_(std::exchange(other.wake_, nullptr)),
       held_(std::exchange(other.held_, false)),
       why_not_(std::move(other.why_not_)) {}
 
@@ -189,6 +237,8 @@ NodeLock& NodeLock::operator=(NodeLock&& other) noexcept {
     queue_ = std::move(other.queue_);
     ticket_path_ = std::move(other.ticket_path_);
     ticket_ = std::move(other.ticket_);
+    ticket_no_ = other.ticket_no_;
+    wake_ = std::exchange(other.wake_, nullptr);
     held_ = std::exchange(other.held_, false);
     why_not_ = std::move(other.why_not_);
   }

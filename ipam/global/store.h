@@ -129,6 +129,12 @@ class KvStore {
   // the store cannot be reached.
   virtual std::unique_ptr<KvWatch> watch(const std::vector<std::string>& prefixes) = 0;
 
+  // Opens ahead what the next request needs (etcd: the connection to the current endpoint,
+  // with its TLS handshake), so that an ADD or DEL opens it before it takes the node lock,
+  // not inside it. Best effort, never throws: a failure is left for that request to meet,
+  // and the time spent here counts against that request's timeout. Default: nothing.
+  virtual void prepare() {}
+
   // Throws as above when the store cannot be reached or written (STATUS).
   virtual void ping() = 0;
   // Where the store lives, for messages ("file store /var/lib/cni/global-ipam").

@@ -131,8 +131,11 @@ std::string describe(const Assignment& a) {
   return s + ")";
 }
 
-// This node's single-flight lock for ADD and DEL (best effort: see NodeLock).
+// This node's single-flight lock for ADD and DEL (best effort: see NodeLock). The store's
+// connection is opened first: its connect (and TLS handshake) would otherwise happen inside
+// the lock, where every waiter behind it waits for it too.
 ipam::NodeLock lock_node(const Session& s, const cni::CmdArgs& args) {
+  s.store->prepare();
   auto lock = NodeLock::acquire(s.cfg.node_lock_dir, s.cfg.node_name,
                                 std::chrono::milliseconds(s.cfg.store.timeout_ms));
   if (!lock.why_not().empty())
@@ -150,6 +153,7 @@ cni::Result cmd_add(const cni::CmdArgs& args) {
     auto alloc = s.with_cache(lock, cache);
     auto got = alloc.assign(s.handle, s.cfg.requested);
     if (cache) cache->save();
+    lock = NodeLock();  // the node's state is written: the next waiter need not wait for the rest
     cni::Result r;
     for (const auto& a : got) {
       const PoolConfig* p = s.pool(a.pool);
@@ -171,10 +175,12 @@ void cmd_del(const cni::CmdArgs& args) {
     auto lock = lock_node(s, args);
     std::optional<ipam::BlockCache> cache;
     auto alloc = s.with_cache(lock, cache);
-    for (const auto& a : alloc.release(s.handle)) {
+    auto released = alloc.release(s.handle);
+    if (cache) cache->save();
+    lock = NodeLock();
+    for (const auto& a : released) {
       args.log.info("released " + a.ip.str() + " of " + s.handle.id());
     }
-    if (cache) cache->save();
   });
 }
 

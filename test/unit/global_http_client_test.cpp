@@ -139,6 +139,33 @@ TEST_CASE("http client: a kept-alive connection closed while idle is reopened on
   CHECK(c.post("/a", "{}", in(5s), 1s).body == "2");
 }
 
+TEST_CASE(
+    "http client: a connection opened ahead carries the next request, reopened once if "
+    "the server closed it",
+    "[global-ipam][http]") {
+  std::vector<std::string> seen;
+  Server s({[&](int) { seen.push_back("closed"); },  // closes at once, reading nothing
+            [&](int fd) {
+              seen.push_back(read_request(fd));
+              send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1");
+              seen.push_back(read_request(fd));
+              send_str(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2");
+            }});
+  HttpConnection c(HttpUrl::parse(s.url()), {});
+  c.open(in(5s), 1s);
+  REQUIRE(c.is_open());
+  // The server closed it unused: the request meets the closed connection and goes out
+  // again on a new one, as after an idle close.
+  std::this_thread::sleep_for(50ms);  // let the close arrive (an order, not a timed check)
+  CHECK(c.post("/a", "{}", in(5s), 1s).body == "1");
+  c.open(in(5s), 1s);  // open already: nothing new
+  CHECK(c.post("/b", "{}", in(5s), 1s).body == "2");
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] == "closed");  // the connection opened ahead
+  CHECK(seen[1].rfind("POST /a ", 0) == 0);
+  CHECK(seen[2].rfind("POST /b ", 0) == 0);
+}
+
 TEST_CASE("http client: faults are HttpErrors that say what failed", "[global-ipam][http]") {
   SECTION("refused") {
     std::string url;

@@ -5,8 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -99,4 +102,33 @@ TEST_CASE("node lock: a waiter that gives up or dies, or a holder that dies, blo
   // The dead ones' tickets were tidied up by the waiter that passed them.
   CHECK_FALSE(fs::exists(queue + "/1"));
   CHECK_FALSE(fs::exists(queue + "/2"));
+}
+
+TEST_CASE("node lock: a release, or a waiter giving up, bumps its ticket's wake-up word",
+          "[global-ipam][node-lock]") {
+  strait::unit::TmpDir d;
+  const std::string tail = d.path() + "/n1.queue/tail";
+  // The word of ticket t: the t-th 32-bit counter after the tail's first page.
+  auto word = [&](uint64_t t) {
+    size_t page = std::max<size_t>(4096, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+    std::ifstream f(tail, std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(page + t * sizeof(uint32_t)));
+    uint32_t v = 0;
+    REQUIRE(f.read(reinterpret_cast<char*>(&v), sizeof v));
+    return v;
+  };
+  auto holder = NodeLock::acquire(d.path(), "n1", 10s);
+  REQUIRE(holder.held());
+  CHECK(word(1) == 0);
+  auto gave_up = NodeLock::acquire(d.path(), "n1", 20ms);  // ticket 2
+  CHECK_FALSE(gave_up.held());
+  CHECK(word(2) == 1);  // its successors stop waiting for it at once
+  CHECK(word(1) == 0);
+  holder = NodeLock();
+  CHECK(word(1) == 1);
+  // The next ticket (3) waits for nobody and wakes whoever waits behind it on release.
+  auto next = NodeLock::acquire(d.path(), "n1", 10s);
+  REQUIRE(next.held());
+  next = NodeLock();
+  CHECK(word(3) == 1);
 }
