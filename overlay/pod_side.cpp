@@ -58,18 +58,39 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
   veth.netns_fd = pod.fd();
   veth.peer_name = host_name;
   veth.mtu = spec.mtu;
-  try {
-    cni::create_veth(host, veth);
-  } catch (const cni::NetlinkError& e) {
-    if (e.sys_errno() != EEXIST) throw;
+  const auto made = [&] {
+    try {
+      cni::create_veth(host, veth);
+      return true;
+    } catch (const cni::NetlinkError& e) {
+      if (e.sys_errno() != EEXIST) throw;
+      return false;
+    }
+  };
+  bool direct = made();
+  if (!direct) {
     if (cni::find_link(pod_sock, env.ifname)) {
       throw cni::Error(cni::kErrInvalidEnv, "CNI_IFNAME: interface " + in_quotes(env.ifname) +
                                                 " already exists in netns " + in_quotes(env.netns));
     }
     // What an ADD of this attachment killed midway left (looked for only now, so the usual
     // ADD spends no request on it): the runtime never runs two operations on one attachment
-    // at once (SPEC), so the name is nobody else's. Deleting it takes its pod end with it.
-    if (!cni::delete_leftover_link(host, host_name, "veth", "the host netns", args.log)) throw;
+    // at once (SPEC), so these names are nobody else's. Deleting the host end takes its pod
+    // end with it.
+    if (cni::delete_leftover_link(host, host_name, "veth", "the host netns", args.log)) {
+      direct = made();
+    }
+  }
+  std::string tmp_name;
+  if (!direct) {
+    // Kernels that look the new device's name up in the netns that asks (the host's) rather
+    // than in the one it goes to (Debian 12's 6.1 does) refuse CNI_IFNAME when the host has a
+    // link of that name, its own eth0 say: the pod end is then made under a temporary name
+    // and renamed in the pod netns.
+    tmp_name = cni::temp_link_name(spec.temp_prefix, env);
+    cni::delete_leftover_link(pod_sock, tmp_name, "veth", "netns " + in_quotes(env.netns),
+                              args.log);
+    veth.name = tmp_name;
     cni::create_veth(host, veth);
   }
   // Deleting the host end deletes the pod end.
@@ -79,7 +100,13 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
   PodVeth out;
   out.host = cni::get_link(host, host_name);
   cni::set_link_alias(host, out.host.index, host_veth_alias(network, env));
-  out.pod = cni::get_link(pod_sock, env.ifname);
+  if (!direct) {
+    const int pod_index = cni::get_link(pod_sock, tmp_name).index;
+    cni::rename_link(pod_sock, pod_index, env.ifname);
+    out.pod = cni::get_link(pod_sock, pod_index);
+  } else {
+    out.pod = cni::get_link(pod_sock, env.ifname);
+  }
   return out;
 }
 
@@ -224,8 +251,9 @@ void delete_pod_side(const cni::CmdArgs& args, const PodSideSpec& spec,
                        cni::describe_kind(*link) + ", not a veth");
     }
   }
-  // Nothing to do in the pod netns: the pod end went with its peer (an ADD makes no other
-  // link there), and a vanished netns is success (kubernetes #43014).
+  // Nothing to do in the pod netns: the pod end, whatever its name (a temporary one when a
+  // killed ADD had not renamed it yet), went with its peer, and a vanished netns is success
+  // (kubernetes #43014).
 }
 
 void check_pod_side(const cni::CmdArgs& args, const PodSideSpec& spec, const std::string& network,

@@ -17,8 +17,10 @@
 #include "libcni/protocol/skel.h"
 
 // The routed pod side of the overlays (Calico style), the same for vxlan and ipip: a veth
-// pair whose pod end is created in the pod netns as CNI_IFNAME, and whose host end has a name
-// derived from (network, container ID, ifname), so DEL finds it without state. The pod gets each
+// pair whose pod end is created in the pod netns as CNI_IFNAME (on kernels that look the new
+// name up in the host netns, under a temporary name and renamed there, when the host has a
+// link of that name), and whose host end has a name derived from (network, container ID,
+// ifname), so DEL finds it without state. The pod gets each
 // address as /32 (/128) and a default route via a link-local gateway (169.254.1.1, fe80::1) reached
 // onlink; the host end answers for the gateway by proxy ARP (proxy NDP) and routes each pod address
 // to the veth.
@@ -31,6 +33,9 @@ cni::IpAddress pod_gateway(int family);
 struct PodSideSpec {
   // Host veth names: prefix + hash digits, 15 bytes ("vx" for vxlan).
   std::string host_prefix;
+  // The pod end's temporary name where CNI_IFNAME cannot be made directly (cni::temp_link_name;
+  // "vxp" for vxlan).
+  std::string temp_prefix;
   int mtu = 0;  // both ends: the tunnel's MTU
 };
 
@@ -52,9 +57,9 @@ struct PodVeth {
 };
 
 // Creates the pair, the pod end under CNI_IFNAME (deleting what a killed ADD of this
-// attachment left under the host end's name first), and registers its deletion with
-// `rollback`. Runs while the IPAM ADD is in flight. Code 4 (kErrInvalidEnv) when CNI_IFNAME
-// is taken in the pod netns.
+// attachment left under the same names when the creation finds them), and registers its
+// deletion with `rollback`. Runs while the IPAM ADD is in flight. Code 4 (kErrInvalidEnv) when
+// CNI_IFNAME is taken in the pod netns.
 PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
                         const std::string& network, const cni::Netns& pod, cni::NlSocket& host,
                         cni::NlSocket& pod_sock, cni::Rollback& rollback);
@@ -76,9 +81,9 @@ cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, 
                                cni::NlSocket& pod_sock, PodVeth& veth, const cni::Result& ipam,
                                const std::vector<cni::IpNet>& pools);
 
-// DEL's kernel half: the host veth, which takes the pod end and the host routes with it. A
-// missing netns or link is success; a device of the derived name that is not a veth is left
-// alone.
+// DEL's kernel half: the host veth, which takes the pod end (under whatever name) and the
+// host routes with it; DEL never enters the pod netns. A missing netns or link is success; a
+// device of the derived name that is not a veth is left alone.
 void delete_pod_side(const cni::CmdArgs& args, const PodSideSpec& spec, const std::string& network);
 
 // CHECK: the pod interface is a veth whose peer is the derived host veth, it carries the

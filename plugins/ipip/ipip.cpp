@@ -11,7 +11,7 @@ const overlay::OverlayPlugin& overlay_plugin() {
   static const overlay::OverlayPlugin p{
       "ipip",
       "Strait ipip CNI plugin (spec 0.3.0 - 1.1.0); `ipip sync --help` for the agent",
-      {"ipip", 0},
+      {"ipip", "ipp", 0},
       kOverhead,
       [](const cni::NetConf& conf, const cni::EnvMap& environ) {
         return std::make_unique<overlay::ParsedConfig<IpipConfig, IpipTunnel>>(

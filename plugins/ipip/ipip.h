@@ -9,7 +9,7 @@
 // (plugins/ipip/ipip_tunnel.h). See plugins/ipip/README.md for keys, verbs and error codes.
 namespace ipip {
 
-// Host veth names "ipip" + 11 hex digits.
+// Host veth names "ipip" + 11 hex digits; the pod end's temporary name "ipp" + 12.
 const overlay::OverlayPlugin& overlay_plugin();
 
 cni::Plugin plugin();

@@ -11,7 +11,7 @@ const overlay::OverlayPlugin& overlay_plugin() {
   static const overlay::OverlayPlugin p{
       "vxlan",
       "Strait vxlan CNI plugin (spec 0.3.0 - 1.1.0); `vxlan sync --help` for the agent",
-      {"vx", 0},
+      {"vx", "vxp", 0},
       kOverhead,
       [](const cni::NetConf& conf, const cni::EnvMap& environ) {
         return std::make_unique<overlay::ParsedConfig<VxlanConfig, VxlanTunnel>>(

@@ -9,7 +9,7 @@
 // See plugins/vxlan/README.md for keys, verbs and error codes.
 namespace vxlan {
 
-// Host veth names "vx" + 13 hex digits.
+// Host veth names "vx" + 13 hex digits; the pod end's temporary name "vxp" + 12.
 const overlay::OverlayPlugin& overlay_plugin();
 
 cni::Plugin plugin();
