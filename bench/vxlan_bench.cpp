@@ -76,6 +76,7 @@ struct Options {
   int reps = 3;
   std::string ours_dir;
   std::string base_dir;  // optional: another build of ours (main's), measured in the same rotation
+  std::string base_revision = "unknown revision";
   std::string ref_dir = "/usr/lib/cni";
   std::string write_doc;
   std::string revision = "unknown revision";
@@ -420,8 +421,8 @@ std::string report(const Options& opt, const ExecRows& ex, const SyncRows& sy,
     << fmt(ex.del_ipam.p50()) << " ms (p99 " << fmt(ex.del_ipam.p99())
     << "); ours ADD p50 minus it: " << fmt(ex.add_ours.p50() - ex.add_ipam.p50()) << " ms.\n";
   if (!ex.add_base.empty()) {
-    o << "\nThe same rotation also ran the vxlan of `" << opt.base_dir << "` (--base): ADD p50 "
-      << fmt(ex.add_base.p50()) << " ms (p99 " << fmt(ex.add_base.p99()) << ", "
+    o << "\nThe same rotation also ran the vxlan of another build (--base, " << opt.base_revision
+      << "): ADD p50 " << fmt(ex.add_base.p50()) << " ms (p99 " << fmt(ex.add_base.p99()) << ", "
       << fmt(ex.add_base.p50() / ex.add_ref.p50()) << "x the reference), DEL p50 "
       << fmt(ex.del_base.p50()) << " ms (p99 " << fmt(ex.del_base.p99()) << ", "
       << fmt(ex.del_base.p50() / ex.del_ref.p50()) << "x).\n";
@@ -508,6 +509,7 @@ int run(int argc, char** argv) {
   app.add_option("--ref", opt.ref_dir, "directory of the reference plugins");
   app.add_option("--base", opt.base_dir,
                  "directory of another build of ours, measured in the same ADD/DEL rotation");
+  app.add_option("--base-revision", opt.base_revision, "what --base was built from");
   app.add_option("--write-doc", opt.write_doc, "also write the section into this markdown file");
   app.add_option("--revision", opt.revision, "what ours was built from (git describe)");
   CLI11_PARSE(app, argc, argv);
