@@ -140,6 +140,15 @@ void prepare_pod_side(cni::NlSocket& host, cni::NlSocket& pod_sock, PodVeth& vet
     cni::set_link_up(host, veth.host.index);
     veth.host.up = true;
   }
+  // An IPv4-only pod's end goes up now too, off the path that waits for the IPAM; a pod with
+  // IPv6 waits for configure_interface, which turns its DAD off while it is still down.
+  if (v6 && veth.pod.up) {
+    cni::set_link_down(pod_sock, veth.pod.index);
+    veth.pod.up = false;
+  } else if (!v6 && !veth.pod.up && !veth.v6_ready) {
+    cni::set_link_up(pod_sock, veth.pod.index);
+    veth.pod.up = true;
+  }
   if (!veth.pod_routes_read) {
     for (const auto& r : cni::list_routes(pod_sock, AF_UNSPEC)) {
       if (r.dst.prefix != 0) continue;
@@ -218,6 +227,7 @@ cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, 
   options.route_via_interface_gateway = false;
   options.onlink = true;
   options.dad = false;
+  options.already_up = veth.pod.up;
   cni::configure_interface(pod, pod_sock, veth.pod, result, 1, args.log, options);
 
   // The node's routes to the pod, and the proxy entry that answers the pod's NS for fe80::1.

@@ -48,7 +48,8 @@ std::string host_veth_alias(const std::string& network, const cni::Env& env);
 // The veth of an ADD in progress.
 struct PodVeth {
   cni::LinkInfo host;  // in the host netns, down until prepare_pod_side
-  cni::LinkInfo pod;   // in the pod netns as CNI_IFNAME, down until configure_pod_side
+  cni::LinkInfo pod;   // in the pod netns as CNI_IFNAME, down until prepare_pod_side (IPv4
+                       // only) or configure_pod_side
   // What prepare_pod_side did: the host end's sysctls of each family, and the pod's routes
   // read (whether it had a default route of each family before this ADD: a second network).
   bool v4_ready = false, v6_ready = false;
@@ -65,8 +66,9 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
                         cni::NlSocket& pod_sock, cni::Rollback& rollback);
 
 // What needs no IPAM result, done while the IPAM ADD is in flight: the host end's sysctls for
-// the families `v4` and `v6` (those the pod's pools have), the host end up, the pod's routes
-// read. configure_pod_side does what is still missing for the families the IPAM returned.
+// the families `v4` and `v6` (those the pod's pools have), the host end up (and the pod end,
+// when the pod has no IPv6), the pod's routes read. configure_pod_side does what is still missing
+// for the families the IPAM returned.
 void prepare_pod_side(cni::NlSocket& host, cni::NlSocket& pod_sock, PodVeth& veth, bool v4,
                       bool v6);
 
