@@ -75,6 +75,8 @@ struct Options {
   int seconds = 5;
   int reps = 3;
   std::string ours_dir;
+  std::string base_dir;  // optional: another build of ours (main's), measured in the same rotation
+  std::string base_revision = "unknown revision";
   std::string ref_dir = "/usr/lib/cni";
   std::string write_doc;
   std::string revision = "unknown revision";
@@ -101,6 +103,10 @@ std::string in_ns(const std::string& ns, std::vector<std::string> argv) {
 
 struct ExecRows {
   Series add_ours, del_ours, add_ref, del_ref;
+  // global-ipam alone with our config, through the same client: the IPAM exec inside ours.
+  Series add_ipam, del_ipam;
+  // --base: the same plugin from another build.
+  Series add_base, del_base;
 };
 
 ExecRows execs(const Options& opt, const std::string& work) {
@@ -121,14 +127,18 @@ ExecRows execs(const Options& opt, const std::string& work) {
                       {"subnet", "10.77.0.0/24"},
                       {"routes", json::array({{{"dst", "0.0.0.0/0"}}})},
                       {"dataDir", work + "/ptp-leases"}}}};
-  TempNetns pod_ours("vbo"), pod_ref("vbr");
+  TempNetns pod_ours("vbo"), pod_ref("vbr"), pod_base("vbb");
   SpawnClient spawner(dirname_of_self() + "/strait-bench-spawn", lab.node(0).path());
   struct Contestant {
     std::string key, binary, cni_path, conf, netns;
   };
-  const std::vector<Contestant> all = {
+  std::vector<Contestant> all = {
       {"ours", opt.ours_dir + "/vxlan", opt.ours_dir, ours.dump(), pod_ours.path()},
-      {"ref", opt.ref_dir + "/ptp", opt.ref_dir, ref.dump(), pod_ref.path()}};
+      {"ref", opt.ref_dir + "/ptp", opt.ref_dir, ref.dump(), pod_ref.path()},
+      {"ipam", opt.ours_dir + "/global-ipam", opt.ours_dir, ours.dump(), pod_ours.path()}};
+  if (!opt.base_dir.empty()) {
+    all.push_back({"base", opt.base_dir + "/vxlan", opt.base_dir, ours.dump(), pod_base.path()});
+  }
   auto run = [&](const Contestant& c, const std::string& cmd) {
     std::vector<std::string> env = {"CNI_COMMAND=" + cmd, "CNI_CONTAINERID=vxbench-" + c.key,
                                     "CNI_NETNS=" + c.netns, "CNI_IFNAME=eth0",
@@ -151,8 +161,16 @@ ExecRows execs(const Options& opt, const std::string& work) {
     for (const auto& c : rotate(all, i)) {
       const double add = run(c, "ADD");
       const double del = run(c, "DEL");
-      (c.key == "ours" ? rows.add_ours : rows.add_ref).add({add});
-      (c.key == "ours" ? rows.del_ours : rows.del_ref).add({del});
+      Series& a = c.key == "ours"   ? rows.add_ours
+                  : c.key == "ref"  ? rows.add_ref
+                  : c.key == "ipam" ? rows.add_ipam
+                                    : rows.add_base;
+      Series& d = c.key == "ours"   ? rows.del_ours
+                  : c.key == "ref"  ? rows.del_ref
+                  : c.key == "ipam" ? rows.del_ipam
+                                    : rows.del_base;
+      a.add({add});
+      d.add({del});
     }
   }
   std::fprintf(stderr, "  exec %d/%d\n", opt.execs, opt.execs);
@@ -395,6 +413,20 @@ std::string report(const Options& opt, const ExecRows& ex, const SyncRows& sy,
   };
   exec_row("ADD", ex.add_ref, ex.add_ours);
   exec_row("DEL", ex.del_ref, ex.del_ours);
+  // The IPAM exec inside ours, measured alone: what the plugin's own work adds to it (ours
+  // runs the two side by side, so this is not the plugin's CPU time).
+  o << "\nglobal-ipam alone, exec'd with our config through the same client (the IPAM exec "
+       "inside ours ADD and DEL): ADD p50 "
+    << fmt(ex.add_ipam.p50()) << " ms (p99 " << fmt(ex.add_ipam.p99()) << "), DEL p50 "
+    << fmt(ex.del_ipam.p50()) << " ms (p99 " << fmt(ex.del_ipam.p99())
+    << "); ours ADD p50 minus it: " << fmt(ex.add_ours.p50() - ex.add_ipam.p50()) << " ms.\n";
+  if (!ex.add_base.empty()) {
+    o << "\nThe same rotation also ran the vxlan of another build (--base, " << opt.base_revision
+      << "): ADD p50 " << fmt(ex.add_base.p50()) << " ms (p99 " << fmt(ex.add_base.p99()) << ", "
+      << fmt(ex.add_base.p50() / ex.add_ref.p50()) << "x the reference), DEL p50 "
+      << fmt(ex.del_base.p50()) << " ms (p99 " << fmt(ex.del_base.p99()) << ", "
+      << fmt(ex.del_base.p50() / ex.del_ref.p50()) << "x).\n";
+  }
 
   o << "\n### `vxlan sync` with " << opt.nodes << " remote nodes holding " << opt.blocks
     << " blocks (file store), in process\n\n"
@@ -475,6 +507,9 @@ int run(int argc, char** argv) {
   app.add_option("--reps", opt.reps, "iperf3 runs per path")->check(CLI::PositiveNumber);
   app.add_option("--ours", opt.ours_dir, "directory of our plugins");
   app.add_option("--ref", opt.ref_dir, "directory of the reference plugins");
+  app.add_option("--base", opt.base_dir,
+                 "directory of another build of ours, measured in the same ADD/DEL rotation");
+  app.add_option("--base-revision", opt.base_revision, "what --base was built from");
   app.add_option("--write-doc", opt.write_doc, "also write the section into this markdown file");
   app.add_option("--revision", opt.revision, "what ours was built from (git describe)");
   CLI11_PARSE(app, argc, argv);

@@ -23,12 +23,6 @@ constexpr size_t kMaxIfnameLen = 15;
 
 std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
 
-// Sets a sysctl of the host netns (the one we run in) only when it differs: a write costs a
-// file open even when the value stays.
-void ensure_sysctl(const std::string& key, const std::string& value) {
-  if (cni::read_sysctl(key) != value) cni::write_sysctl(key, value);
-}
-
 bool has_family(const cni::Result& r, int family) {
   return std::any_of(r.ips.begin(), r.ips.end(),
                      [&](const cni::IpConfig& ip) { return ip.address.ip.family() == family; });
@@ -55,54 +49,124 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
                         cni::NlSocket& pod_sock, cni::Rollback& rollback) {
   const cni::Env& env = args.env;
   const std::string host_name = host_veth_name(spec.host_prefix, network, env);
-  const std::string tmp_name = cni::temp_link_name(spec.temp_prefix, env);
-  // What an ADD of this attachment killed midway left: the runtime never runs two operations
-  // on one attachment at once (SPEC), so these names are nobody else's.
-  cni::delete_leftover_link(host, host_name, "veth", "the host netns", args.log);
-  cni::delete_leftover_link(pod_sock, tmp_name, "veth", "netns " + in_quotes(env.netns), args.log);
-
+  // The pod end is made in the pod netns under CNI_IFNAME itself (cmd_add found that name
+  // free there): one request, no temporary name and no rename, which would cost two more
+  // round trips and the kernel's re-registration of the device's sysctl and sysfs entries.
+  // A name taken meanwhile fails the creation itself (EEXIST), with nothing made.
   cni::VethSpec veth;
-  veth.name = tmp_name;
+  veth.name = env.ifname;
   veth.netns_fd = pod.fd();
   veth.peer_name = host_name;
   veth.mtu = spec.mtu;
-  cni::create_veth(host, veth);
-  // Deleting the host end deletes the pod end, wherever it is by then.
+  const auto made = [&] {
+    try {
+      cni::create_veth(host, veth);
+      return true;
+    } catch (const cni::NetlinkError& e) {
+      if (e.sys_errno() != EEXIST) throw;
+      return false;
+    }
+  };
+  bool direct = made();
+  if (!direct) {
+    if (cni::find_link(pod_sock, env.ifname)) {
+      throw cni::Error(cni::kErrInvalidEnv, "CNI_IFNAME: interface " + in_quotes(env.ifname) +
+                                                " already exists in netns " + in_quotes(env.netns));
+    }
+    // What an ADD of this attachment killed midway left (looked for only now, so the usual
+    // ADD spends no request on it): the runtime never runs two operations on one attachment
+    // at once (SPEC), so these names are nobody else's. Deleting the host end takes its pod
+    // end with it.
+    if (cni::delete_leftover_link(host, host_name, "veth", "the host netns", args.log)) {
+      direct = made();
+    }
+  }
+  std::string tmp_name;
+  if (!direct) {
+    // Kernels that look the new device's name up in the netns that asks (the host's) rather
+    // than in the one it goes to (Debian 12's 6.1 does) refuse CNI_IFNAME when the host has a
+    // link of that name, its own eth0 say: the pod end is then made under a temporary name
+    // and renamed in the pod netns.
+    tmp_name = cni::temp_link_name(spec.temp_prefix, env);
+    cni::delete_leftover_link(pod_sock, tmp_name, "veth", "netns " + in_quotes(env.netns),
+                              args.log);
+    veth.name = tmp_name;
+    cni::create_veth(host, veth);
+  }
+  // Deleting the host end deletes the pod end.
   rollback.add("delete veth " + in_quotes(host_name),
                [&host, host_name] { cni::delete_link_if_exists(host, host_name); });
 
   PodVeth out;
   out.host = cni::get_link(host, host_name);
   cni::set_link_alias(host, out.host.index, host_veth_alias(network, env));
-  const int pod_index = cni::get_link(pod_sock, tmp_name).index;
-  cni::rename_link(pod_sock, pod_index, env.ifname);
-  out.pod = cni::get_link(pod_sock, pod_index);
+  if (!direct) {
+    const int pod_index = cni::get_link(pod_sock, tmp_name).index;
+    cni::rename_link(pod_sock, pod_index, env.ifname);
+    out.pod = cni::get_link(pod_sock, pod_index);
+  } else {
+    out.pod = cni::get_link(pod_sock, env.ifname);
+  }
   return out;
 }
 
+void prepare_pod_side(cni::NlSocket& host, cni::NlSocket& pod_sock, PodVeth& veth, bool v4,
+                      bool v6) {
+  const std::string& h = veth.host.name;
+  // The host end answers for the pod's gateway: proxy ARP and, for IPv6, proxy NDP for
+  // fe80::1 (with its own link-local address usable at once: accept_dad 0 before it goes
+  // up), both without the random delay of up to 0.8 s (proxy_delay, in jiffies) the kernel
+  // adds to proxied answers by default. Forwarding is the node's (NodeSide), and only these
+  // devices get anything. The device is new: its values are the defaults, so each is
+  // written without reading it first.
+  if (v4 && !veth.v4_ready) {
+    cni::write_sysctl("net/ipv4/conf/" + h + "/proxy_arp", "1");
+    cni::write_sysctl("net/ipv4/neigh/" + h + "/proxy_delay", "0");
+    veth.v4_ready = true;
+  }
+  if (v6 && !veth.v6_ready) {
+    if (veth.host.up) {
+      // A family the pools did not predict: the link-local address may be tentative.
+      cni::set_link_down(host, veth.host.index);
+      veth.host.up = false;
+    }
+    cni::write_sysctl("net/ipv6/conf/" + h + "/disable_ipv6", "0");
+    cni::write_sysctl("net/ipv6/conf/" + h + "/accept_dad", "0");
+    cni::write_sysctl("net/ipv6/conf/" + h + "/proxy_ndp", "1");
+    cni::write_sysctl("net/ipv6/neigh/" + h + "/proxy_delay", "0");
+    veth.v6_ready = true;
+  }
+  if (!veth.host.up) {
+    cni::set_link_up(host, veth.host.index);
+    veth.host.up = true;
+  }
+  // An IPv4-only pod's end goes up now too, off the path that waits for the IPAM; a pod with
+  // IPv6 waits for configure_interface, which turns its DAD off while it is still down.
+  if (v6 && veth.pod.up) {
+    cni::set_link_down(pod_sock, veth.pod.index);
+    veth.pod.up = false;
+  } else if (!v6 && !veth.pod.up && !veth.v6_ready) {
+    cni::set_link_up(pod_sock, veth.pod.index);
+    veth.pod.up = true;
+  }
+  if (!veth.pod_routes_read) {
+    for (const auto& r : cni::list_routes(pod_sock, AF_UNSPEC)) {
+      if (r.dst.prefix != 0) continue;
+      (r.dst.ip.family() == AF_INET ? veth.pod_default_v4 : veth.pod_default_v6) = true;
+    }
+    veth.pod_routes_read = true;
+  }
+}
+
 cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, cni::NlSocket& host,
-                               cni::NlSocket& pod_sock, const PodVeth& veth,
-                               const cni::Result& ipam, const std::vector<cni::IpNet>& pools) {
+                               cni::NlSocket& pod_sock, PodVeth& veth, const cni::Result& ipam,
+                               const std::vector<cni::IpNet>& pools) {
   const cni::Env& env = args.env;
   const bool v4 = has_family(ipam, AF_INET);
   const bool v6 = has_family(ipam, AF_INET6);
   const std::string& h = veth.host.name;
-
-  // The host end answers for the pod's gateway: proxy ARP and, for IPv6, proxy NDP for
-  // fe80::1 (with its own link-local address usable at once), both without the random delay
-  // of up to 0.8 s (proxy_delay, in jiffies) the kernel adds to proxied answers by default.
-  // Forwarding is the node's (NodeSide), and only these devices get anything.
-  if (v4) {
-    ensure_sysctl("net/ipv4/conf/" + h + "/proxy_arp", "1");
-    ensure_sysctl("net/ipv4/neigh/" + h + "/proxy_delay", "0");
-  }
-  if (v6) {
-    ensure_sysctl("net/ipv6/conf/" + h + "/disable_ipv6", "0");
-    ensure_sysctl("net/ipv6/conf/" + h + "/accept_dad", "0");
-    ensure_sysctl("net/ipv6/conf/" + h + "/proxy_ndp", "1");
-    ensure_sysctl("net/ipv6/neigh/" + h + "/proxy_delay", "0");
-  }
-  cni::set_link_up(host, veth.host.index);
+  // What prepare_pod_side did not do yet (a family the pools did not predict); else nothing.
+  prepare_pod_side(host, pod_sock, veth, v4, v6);
 
   cni::Result result;
   cni::Interface host_iface;
@@ -128,12 +192,9 @@ cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, 
   // route when it gives none for a family, or, when the pod has a default route of that
   // family already (this is a second network, as multus attaches them), a route to each of
   // the overlay's pools.
-  const auto pod_routes = cni::list_routes(pod_sock, AF_UNSPEC);
   for (int family : {AF_INET, AF_INET6}) {
     if (!has_family(ipam, family)) continue;
-    const bool has_default = std::any_of(pod_routes.begin(), pod_routes.end(), [&](const auto& r) {
-      return r.dst.ip.family() == family && r.dst.prefix == 0;
-    });
+    const bool has_default = family == AF_INET ? veth.pod_default_v4 : veth.pod_default_v6;
     bool any = false;
     for (const auto& r : ipam.routes) {
       if (r.dst.ip.family() != family) continue;
@@ -166,6 +227,7 @@ cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, 
   options.route_via_interface_gateway = false;
   options.onlink = true;
   options.dad = false;
+  options.already_up = veth.pod.up;
   cni::configure_interface(pod, pod_sock, veth.pod, result, 1, args.log, options);
 
   // The node's routes to the pod, and the proxy entry that answers the pod's NS for fe80::1.
@@ -199,19 +261,9 @@ void delete_pod_side(const cni::CmdArgs& args, const PodSideSpec& spec,
                        cni::describe_kind(*link) + ", not a veth");
     }
   }
-  if (env.netns.empty()) return;
-  std::optional<cni::Netns> pod;
-  try {
-    pod = cni::Netns::try_open(env.netns);
-  } catch (const std::system_error& e) {
-    // A leftover file where a netns was bind-mounted: the namespace is gone.
-    if (e.code().value() != EINVAL) throw;
-    return;
-  }
-  if (!pod) return;  // kubernetes #43014: a vanished netns is success
-  cni::NlSocket pod_sock = cni::NlSocket::in(*pod);
-  cni::delete_leftover_link(pod_sock, cni::temp_link_name(spec.temp_prefix, env), "veth",
-                            "netns " + in_quotes(env.netns), args.log);
+  // Nothing to do in the pod netns: the pod end, whatever its name (a temporary one when a
+  // killed ADD had not renamed it yet), went with its peer, and a vanished netns is success
+  // (kubernetes #43014).
 }
 
 void check_pod_side(const cni::CmdArgs& args, const PodSideSpec& spec, const std::string& network,

@@ -17,11 +17,13 @@
 #include "libcni/protocol/skel.h"
 
 // The routed pod side of the overlays (Calico style), the same for vxlan and ipip: a veth
-// pair whose pod end is created in the pod netns under a temporary name and renamed to
-// CNI_IFNAME there, and whose host end has a name derived from (network, container ID,
-// ifname), so DEL finds it without state. The pod gets each address as /32 (/128) and a
-// default route via a link-local gateway (169.254.1.1, fe80::1) reached onlink; the host end
-// answers for the gateway by proxy ARP (proxy NDP) and routes each pod address to the veth.
+// pair whose pod end is created in the pod netns as CNI_IFNAME (on kernels that look the new
+// name up in the host netns, under a temporary name and renamed there, when the host has a
+// link of that name), and whose host end has a name derived from (network, container ID,
+// ifname), so DEL finds it without state. The pod gets each
+// address as /32 (/128) and a default route via a link-local gateway (169.254.1.1, fe80::1) reached
+// onlink; the host end answers for the gateway by proxy ARP (proxy NDP) and routes each pod address
+// to the veth.
 namespace overlay {
 
 inline constexpr char kGatewayV4[] = "169.254.1.1";
@@ -31,7 +33,8 @@ cni::IpAddress pod_gateway(int family);
 struct PodSideSpec {
   // Host veth names: prefix + hash digits, 15 bytes ("vx" for vxlan).
   std::string host_prefix;
-  // The pod end's temporary name (cni::temp_link_name; "vxp" for vxlan).
+  // The pod end's temporary name where CNI_IFNAME cannot be made directly (cni::temp_link_name;
+  // "vxp" for vxlan).
   std::string temp_prefix;
   int mtu = 0;  // both ends: the tunnel's MTU
 };
@@ -44,15 +47,30 @@ std::string host_veth_alias(const std::string& network, const cni::Env& env);
 
 // The veth of an ADD in progress.
 struct PodVeth {
-  cni::LinkInfo host;  // in the host netns, not up yet
-  cni::LinkInfo pod;   // in the pod netns, renamed to CNI_IFNAME, not up yet
+  cni::LinkInfo host;  // in the host netns, down until prepare_pod_side
+  cni::LinkInfo pod;   // in the pod netns as CNI_IFNAME, down until prepare_pod_side (IPv4
+                       // only) or configure_pod_side
+  // What prepare_pod_side did: the host end's sysctls of each family, and the pod's routes
+  // read (whether it had a default route of each family before this ADD: a second network).
+  bool v4_ready = false, v6_ready = false;
+  bool pod_routes_read = false;
+  bool pod_default_v4 = false, pod_default_v6 = false;
 };
 
-// Creates the pair (deleting what a killed ADD of this attachment left under the same names
-// first) and registers its deletion with `rollback`. Runs while the IPAM ADD is in flight.
+// Creates the pair, the pod end under CNI_IFNAME (deleting what a killed ADD of this
+// attachment left under the same names when the creation finds them), and registers its
+// deletion with `rollback`. Runs while the IPAM ADD is in flight. Code 4 (kErrInvalidEnv) when
+// CNI_IFNAME is taken in the pod netns.
 PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
                         const std::string& network, const cni::Netns& pod, cni::NlSocket& host,
                         cni::NlSocket& pod_sock, cni::Rollback& rollback);
+
+// What needs no IPAM result, done while the IPAM ADD is in flight: the host end's sysctls for
+// the families `v4` and `v6` (those the pod's pools have), the host end up (and the pod end,
+// when the pod has no IPv6), the pod's routes read. configure_pod_side does what is still missing
+// for the families the IPAM returned.
+void prepare_pod_side(cni::NlSocket& host, cni::NlSocket& pod_sock, PodVeth& veth, bool v4,
+                      bool v6);
 
 // Configures both ends with the IPAM result (its addresses become /32 and /128, its gateways
 // are replaced by the link-local ones) and returns the plugin's result: interfaces [host
@@ -62,12 +80,12 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
 // sysctls: proxy_arp and proxy_delay 0 on the host veth; with IPv6 also proxy_ndp and accept_dad 0
 // there, and the proxy entry for fe80::1.
 cni::Result configure_pod_side(const cni::CmdArgs& args, const cni::Netns& pod, cni::NlSocket& host,
-                               cni::NlSocket& pod_sock, const PodVeth& veth,
-                               const cni::Result& ipam, const std::vector<cni::IpNet>& pools);
+                               cni::NlSocket& pod_sock, PodVeth& veth, const cni::Result& ipam,
+                               const std::vector<cni::IpNet>& pools);
 
-// DEL's kernel half: the host veth (which takes the pod end and the host routes with it) and
-// a temporary pod end a killed ADD left. A missing netns or link is success; a device of the
-// derived name that is not a veth is left alone.
+// DEL's kernel half: the host veth, which takes the pod end (under whatever name) and the
+// host routes with it; DEL never enters the pod netns. A missing netns or link is success; a
+// device of the derived name that is not a veth is left alone.
 void delete_pod_side(const cni::CmdArgs& args, const PodSideSpec& spec, const std::string& network);
 
 // CHECK: the pod interface is a veth whose peer is the derived host veth, it carries the

@@ -1,5 +1,8 @@
 #include "overlay/verbs.h"
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <chrono>
 #include <future>
 #include <string>
@@ -55,7 +58,8 @@ cni::Result cmd_add(const OverlayPlugin& p, const cni::CmdArgs& args) {
   // pool this pod may not have) must fail before this ADD makes node state (the device, the
   // store's first files), not after.
   ipam::parse_address_requests(args.conf, env);
-  ipam::select_pools(cfg.ipam.pools, cfg.ipam.node_name, ipam::parse_pool_request(args.conf, env));
+  const auto families = ipam::select_pools(cfg.ipam.pools, cfg.ipam.node_name,
+                                           ipam::parse_pool_request(args.conf, env));
   const cni::Netns pod = cni::open_pod_netns(env.netns);
   cni::NlSocket host;
   cni::NlSocket pod_sock = cni::NlSocket::in(pod);
@@ -68,6 +72,24 @@ cni::Result cmd_add(const OverlayPlugin& p, const cni::CmdArgs& args) {
   tunnel->require_support(host);
 
   return store_io(p.kind, [&] {
+    cni::EarlyIpamAdd ipam_add(args);  // outlives both rollbacks, which wait for it
+    auto release = [&args, &ipam_add] {
+      ipam_add.wait();
+      cni::ipam_del(args);
+    };
+    const std::string release_what =
+        "release the address (IPAM " + in_quotes(cni::ipam_type(args.conf)) + " DEL)";
+    // On a node whose device exists (every ADD but a node's first), the IPAM ADD, the longest
+    // part of an ADD, starts now and runs beside the node checks and the veth work. On a
+    // fresh node it starts once the node side is made, so the tunnel address is the first of
+    // the node's first block. Its release is undone last: after the node state's undo.
+    const bool steady = cni::find_link(host, tunnel->device()).has_value();
+    cni::Rollback early_rollback(args.log);
+    if (steady) {
+      early_rollback.add(release_what, release);
+      ipam_add.start();
+    }
+
     auto store = ipam::open_global_store(cfg.ipam.store);
     NodeSide side(cfg, underlay, *tunnel, *store, args.log);
     NodeGuard guard =
@@ -76,7 +98,6 @@ cni::Result cmd_add(const OverlayPlugin& p, const cni::CmdArgs& args) {
 
     Writes writes;
     NodeState state;
-    cni::EarlyIpamAdd ipam_add(args);  // outlives the rollback that waits for it
     cni::Rollback rollback(args.log);
     rollback.add("undo the node state this ADD made", [&] {
       if (!state.created_device && !state.allocated_tunnel && !state.created_record &&
@@ -93,16 +114,18 @@ cni::Result cmd_add(const OverlayPlugin& p, const cni::CmdArgs& args) {
       NodeGuard::Setup lock = guard.setup(store_timeout(cfg));
       state = side.ensure(host, writes);
     }
-
-    rollback.add("release the address (IPAM " + in_quotes(cni::ipam_type(args.conf)) + " DEL)",
-                 [&args, &ipam_add] {
-                   ipam_add.wait();
-                   cni::ipam_del(args);
-                 });
-    ipam_add.start();
+    if (!steady) {
+      rollback.add(release_what, release);
+      ipam_add.start();
+    }
 
     const PodSideSpec spec = pod_side(p, underlay.tunnel_mtu);
-    const PodVeth veth = create_pod_veth(args, spec, cfg.network, pod, host, pod_sock, rollback);
+    PodVeth veth = create_pod_veth(args, spec, cfg.network, pod, host, pod_sock, rollback);
+    const auto has = [&families](int family) {
+      return std::any_of(families.begin(), families.end(),
+                         [family](const auto& f) { return f.family == family; });
+    };
+    prepare_pod_side(host, pod_sock, veth, has(AF_INET), has(AF_INET6));
     const cni::Result ipam = ipam_add.result();
     if (ipam.ips.empty()) {
       throw Error(cni::kErrInternal, "IPAM plugin global-ipam returned no IP addresses");
@@ -118,6 +141,7 @@ cni::Result cmd_add(const OverlayPlugin& p, const cni::CmdArgs& args) {
     state.blackholes_added.insert(state.blackholes_added.end(), added.begin(), added.end());
 
     rollback.commit();
+    early_rollback.commit();
     return result;
   });
 }

@@ -74,7 +74,7 @@ void configure_interface(const Netns& netns, NlSocket& sock, const LinkInfo& lin
   // (gratuitous ARP on NETDEV_UP) and with ndisc_notify it sends an unsolicited NA when DAD
   // completes. Announcing from user space would need an AF_PACKET socket, whose close waits
   // for an RCU grace period: 8-16 ms of every ADD (docs/benchmarks.md).
-  set_link_up(sock, link.index);
+  if (!options.already_up) set_link_up(sock, link.index);
   if (gw6 && options.dad) settle_ipv6_addresses(sock, link, log, options.settle_timeout);
 
   for (const auto& route : result.routes) {

@@ -46,6 +46,10 @@ struct ConfigureOptions {
   // duplicate can exist: the routed overlays' pod end, whose link-local address must answer
   // at once, or the first packets of a dual-stack pod wait a second for DAD.
   bool dad = true;
+  // The caller brought the link up already (a link with no address yet: nothing to announce,
+  // no DAD to mind): the addresses and routes go on a link that is up, and the request to
+  // bring it up is not sent again.
+  bool already_up = false;
 };
 
 // Configures `link`, which lives in `netns` (`sock` is bound to it), with the addresses of

@@ -231,3 +231,56 @@ TEST_CASE("vxlan: concurrent first ADDs on a fresh node all succeed", "[vxlan][p
   CHECK(std::count(addrs.begin(), addrs.end(), '\n') == 3);  // inet, inet6 tunnel, fe80
   for (const auto& p : pods) lab.cnitool(0, "del", p->path());
 }
+
+TEST_CASE("vxlan: the pod end is made as CNI_IFNAME, and a pair a killed ADD left is replaced",
+          "[vxlan][plugin]") {
+  OverlayLab lab(one_node());
+  LabPod keep = lab.add_pod(0);  // the node side
+  TempNetns pod{"vxl"};
+  json conf = lab.conf(0).at("plugins").at(0);
+  conf["name"] = lab.network();
+  conf["cniVersion"] = "1.0.0";
+  conf["logLevel"] = "info";  // the leftover's deletion is logged at info
+  const cni::EnvMap add = strait::test::plugin_env("ADD", "leftover-ctr", pod.path(), "eth0");
+  PluginRun first =
+      strait::test::run_plugin(strait::test::bin("vxlan"), add, conf.dump(), lab.node(0).name());
+  INFO(first.out << first.err);
+  REQUIRE(first.exit_code == 0);
+  const std::string host_name = first.json().at("interfaces").at(0).at("name");
+  // What an ADD killed before its rename leaves (on a kernel that needs the temporary name):
+  // the host veth under its derived name, the pod end under another name.
+  sh_ok("ip -n " + pod.name() + " link set eth0 down && ip -n " + pod.name() +
+        " link set eth0 name vxpleftover");
+  const std::string old_index =
+      sh_ok("ip -n " + lab.node(0).name() + " -o link show " + host_name + " | cut -d: -f1");
+
+  PluginRun again =
+      strait::test::run_plugin(strait::test::bin("vxlan"), add, conf.dump(), lab.node(0).name());
+  INFO(again.out << again.err);
+  REQUIRE(again.exit_code == 0);
+  CHECK(again.err.find("left by an ADD that did not finish") != std::string::npos);
+  const std::string links = sh_ok("ip -n " + pod.name() + " -o link show");
+  INFO(links);
+  CHECK(links.find("vxpleftover") == std::string::npos);
+  CHECK(links.find(" eth0@") != std::string::npos);
+  CHECK(sh_ok("ip -n " + lab.node(0).name() + " -o link show " + host_name + " | cut -d: -f1") !=
+        old_index);
+  CHECK(again.json().at("ips").at(0).at("address") == first.json().at("ips").at(0).at("address"));
+
+  // A CNI_IFNAME taken in the pod netns is code 4, and nothing is made.
+  const std::vector<std::string> held = allocations(lab);
+  const cni::EnvMap add_lo = strait::test::plugin_env("ADD", "taken-ctr", pod.path(), "lo");
+  PluginRun taken =
+      strait::test::run_plugin(strait::test::bin("vxlan"), add_lo, conf.dump(), lab.node(0).name());
+  INFO(taken.out << taken.err);
+  CHECK(taken.exit_code == 1);
+  CHECK(taken.json().at("code") == 4);
+  CHECK(allocations(lab) == held);
+
+  cni::EnvMap del = add;
+  del["CNI_COMMAND"] = "DEL";
+  CHECK(strait::test::run_plugin(strait::test::bin("vxlan"), del, conf.dump(), lab.node(0).name())
+            .exit_code == 0);
+  CHECK(sh_ok("ip -n " + pod.name() + " -o link show").find("eth0") == std::string::npos);
+  CHECK(host_veths(lab).find(host_name) == std::string::npos);
+}
