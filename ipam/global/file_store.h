@@ -22,11 +22,15 @@ namespace ipam {
 //
 // No global lock: a write locks its own key only, and readers take no lock at all (a
 // rename replaces a file atomically, so a reader sees the old or the new version, never a
-// mix). Crash-safe: a new version is written to a temporary file and renamed over the old
-// one. A killed process leaves the old or the new version, plus at worst a stray file in
-// .tmp/ or an empty directory. A writer keeps its temporary file flock()ed until it has
-// renamed it, so the next store opened on the directory removes exactly the files whose
-// writer died, and never a slow writer's.
+// mix). Crash-safe: a new version is written to a temporary file and renamed into place (a
+// new key), or exchanged with the old version (renameat2(RENAME_EXCHANGE), an existing key on
+// a local file system: ext4 flushes a file renamed over another to the disk inside the
+// rename, and does not for an exchange), whose inode, now at the temporary name, is then
+// unlinked. A killed process leaves the old or the new version, plus at worst a stray file in
+// // .tmp/ (the new version or, after an exchange, the old) or an empty directory. A writer
+// keeps its temporary file flock()ed until it has renamed it, so the next store opened on the
+// directory removes exactly the files whose writer died, and never a slow writer's (an old
+// version exchanged out is unlocked: whoever comes first, its writer or a sweep, removes it).
 //
 // Durability: no fsync at all on a local file system (ext4, xfs, btrfs, f2fs, tmpfs,
 // overlayfs); one per write, of the new version's data before its rename, on any other (NFS
@@ -89,8 +93,10 @@ class FileStore : public KvStore {
     cni::UniqueFd fd;
   };
   TmpFile create_tmp(const std::string& tag);
-  // Renames `tmp` over the key's file; false when the temporary file is gone.
-  bool rename_into(const TmpFile& tmp, const std::string& key, const std::string& path);
+  // Renames `tmp` over the key's file (`replace`: a version of it exists, exchanged with it
+  // on a local file system); false when the temporary file is gone.
+  bool rename_into(const TmpFile& tmp, const std::string& key, const std::string& path,
+                   bool replace);
   std::string path_of(const std::string& key) const;
   cni::UniqueFd lock(const std::string& key);
   std::optional<KvEntry> read(const std::string& key, const std::string& path) const;
@@ -101,6 +107,7 @@ class FileStore : public KvStore {
   uint64_t tmp_tag_;
   std::atomic<uint64_t> tmp_counter_{0};
   bool sync_writes_ = true;  // fsync each new version before its rename (see "Durability")
+  std::atomic<bool> exchange_works_{true};  // renameat2(RENAME_EXCHANGE) (see rename_into)
 };
 
 // Throws std::invalid_argument unless `key` is a valid store key (see KvStore).

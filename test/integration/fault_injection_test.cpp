@@ -94,13 +94,14 @@ struct FaultTarget {
 const std::vector<std::string> kMacvlanSyscalls = {"sendmsg", "recvmsg", "setns", "socket",
                                                    "openat",  "write",   "clone", "clone3",
                                                    "vfork",   "wait4",   "sendto"};
-// The file store's writes: lock, create, write, rename into place, directories made and
-// removed on the way, listings. No fsync: the store makes none on a local file system (the
-// test's temp dir; ipam/global/file_store.h, "Durability"), so a kill point there would find
-// no call and test nothing.
-const std::vector<std::string> kGlobalIpamSyscalls = {"openat",   "write",  "flock",     "rename",
-                                                      "renameat", "unlink", "unlinkat",  "mkdir",
-                                                      "mkdirat",  "rmdir",  "getdents64"};
+// The file store's writes: lock, create, write, rename into place (a new key) or exchange
+// with the old version (renameat2, an existing key; the old version's unlink after it),
+// directories made and removed on the way, listings. No fsync: the store makes none on a
+// local file system (the test's temp dir; ipam/global/file_store.h, "Durability"), so a kill
+// point there would find no call and test nothing.
+const std::vector<std::string> kGlobalIpamSyscalls = {
+    "openat", "write",    "flock", "rename",  "renameat", "renameat2",
+    "unlink", "unlinkat", "mkdir", "mkdirat", "rmdir",    "getdents64"};
 
 const std::vector<FaultTarget> kTargets = {
     {"macvlan", {}, true, 4, kMacvlanSyscalls},

@@ -323,38 +323,44 @@ TEST_CASE("global-ipam: kill -9 mid-ADD, then GC: no leak", "[global-ipam]") {
     CHECK(store_allocations(store).size() == 1);  // the block never took c1
   }
   SECTION("killed on entry to each of its renames") {
-    // strace kills the ADD when it enters its k-th rename (the store's writes land with a
-    // rename; one into a directory not there yet fails and is retried once it is made), for
-    // k = 1, 2, ... until an ADD has fewer renames and completes. What each kill left is
-    // observed: nothing, or the handle intent alone; never the block without its intent.
+    // strace kills the ADD when it enters its k-th rename, then its k-th renameat2 (the store's
+    // writes land with a rename, a new key's, one into a directory not there yet failing and
+    // retried once it is made, or with an exchange, an existing key's: the block), for k = 1,
+    // 2, ... until an ADD has fewer of them and completes. What each kill left is observed:
+    // nothing, or the handle intent alone; never the block without its intent.
     std::set<std::string> states;
-    for (int k = 1;; ++k) {
-      REQUIRE(k <= 20);
-      std::string id = "k" + std::to_string(k);
-      std::string intent = "handles/" + network + "/" + id + "/eth0";
-      auto before = revisions(store);
-      cni::EnvMap env = env_for("ADD", id, "node-a");
-      env["ASAN_OPTIONS"] = "detect_leaks=0";  // LeakSanitizer cannot run under ptrace
-      Child child({"/usr/bin/strace", "-o", "/dev/null", "-e", "trace=rename", "-e",
-                   "inject=rename:signal=KILL:when=" + std::to_string(k), bin("global-ipam")},
-                  env, input_file);
-      int status = child.wait();
-      auto written = written_since(before, revisions(store));
-      INFO("kill on entry to rename #" << k << ", exit status " << status);
-      CAPTURE(written);
-      if (status == 0) {  // no k-th rename: the ADD ran to its end, intent and block written
-        CHECK(written.size() == 2);
-        break;
-      }
-      REQUIRE(status == 137);  // strace passes on the tracee's SIGKILL as 128 + 9
-      if (written.empty()) {
-        states.insert("nothing");
-      } else {
-        REQUIRE(written == std::vector<std::string>{intent});
-        states.insert("intent only");
+    int n = 0;
+    for (const std::string syscall : {"rename", "renameat2"}) {
+      for (int k = 1;; ++k) {
+        REQUIRE(k <= 20);
+        std::string id = "k" + std::to_string(++n);
+        std::string intent = "handles/" + network + "/" + id + "/eth0";
+        auto before = revisions(store);
+        cni::EnvMap env = env_for("ADD", id, "node-a");
+        env["ASAN_OPTIONS"] = "detect_leaks=0";  // LeakSanitizer cannot run under ptrace
+        Child child(
+            {"/usr/bin/strace", "-o", "/dev/null", "-e", "trace=" + syscall, "-e",
+             "inject=" + syscall + ":signal=KILL:when=" + std::to_string(k), bin("global-ipam")},
+            env, input_file);
+        int status = child.wait();
+        auto written = written_since(before, revisions(store));
+        INFO("kill on entry to " << syscall << " #" << k << ", exit status " << status);
+        CAPTURE(written);
+        if (status == 0) {  // no k-th call: the ADD ran to its end, intent and block written
+          CHECK(written.size() == 2);
+          break;
+        }
+        REQUIRE(status == 137);  // strace passes on the tracee's SIGKILL as 128 + 9
+        if (written.empty()) {
+          states.insert(syscall + ": nothing");
+        } else {
+          REQUIRE(written == std::vector<std::string>{intent});
+          states.insert(syscall + ": intent only");
+        }
       }
     }
-    CHECK(states == std::set<std::string>{"nothing", "intent only"});
+    // The handle's renames come first (nothing written yet), the block's exchange last.
+    CHECK(states == std::set<std::string>{"rename: nothing", "renameat2: intent only"});
   }
   // GC with only c0 valid: whatever the killed ADDs left goes, c0 stays.
   json gc = conf;
