@@ -20,10 +20,9 @@
 // pair whose pod end is created in the pod netns as CNI_IFNAME (on kernels that look the new
 // name up in the host netns, under a temporary name and renamed there, when the host has a
 // link of that name), and whose host end has a name derived from (network, container ID,
-// ifname), so DEL finds it without state. The pod gets each
-// address as /32 (/128) and a default route via a link-local gateway (169.254.1.1, fe80::1) reached
-// onlink; the host end answers for the gateway by proxy ARP (proxy NDP) and routes each pod address
-// to the veth.
+// ifname), so DEL finds it without state. The pod gets each address as /32 (/128) and a
+// default route via a link-local gateway (169.254.1.1, fe80::1) reached onlink; the host end
+// answers for the gateway by proxy ARP (proxy NDP) and routes each pod address to the veth.
 namespace overlay {
 
 inline constexpr char kGatewayV4[] = "169.254.1.1";
@@ -67,8 +66,8 @@ PodVeth create_pod_veth(const cni::CmdArgs& args, const PodSideSpec& spec,
 
 // What needs no IPAM result, done while the IPAM ADD is in flight: the host end's sysctls for
 // the families `v4` and `v6` (those the pod's pools have), the host end up (and the pod end,
-// when the pod has no IPv6), the pod's routes read. configure_pod_side does what is still missing
-// for the families the IPAM returned.
+// when the pod has no IPv6), the pod's routes read. configure_pod_side does what is still
+// missing for the families the IPAM returned.
 void prepare_pod_side(cni::NlSocket& host, cni::NlSocket& pod_sock, PodVeth& veth, bool v4,
                       bool v6);
 
