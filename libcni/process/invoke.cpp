@@ -81,8 +81,9 @@ class SigpipeBlock {
   sigset_t pipe_set_, old_set_;
 };
 
-// A started child until it is reaped. Leaving spawn() early (an exception) kills and reaps
-// it, so no error path leaves a child blocked on a pipe nobody drains, or a zombie.
+// A started child until it is reaped. Destroying it unreaped (an exception, or a StartedExec
+// that is never finished) kills and reaps it, so no path leaves a child blocked on a pipe
+// nobody drains, or a zombie.
 class Child {
  public:
   Child(pid_t pid, std::string path) : pid_(pid), path_(std::move(path)) {}
@@ -96,6 +97,7 @@ class Child {
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
 
+  pid_t pid() const { return pid_; }
   void kill() { ::kill(pid_, SIGKILL); }
   // Its wait status once it has exited; nullopt while it runs (with `block`, waits).
   std::optional<int> reap(bool block) {
@@ -123,30 +125,45 @@ int poll_timeout(const std::optional<Clock::time_point>& deadline) {
   return static_cast<int>(std::clamp<int64_t>(left.count(), 0, 1 << 30));
 }
 
-}  // namespace
+// A child spawn_start() started: its pipes, the stdin not yet written, its deadline.
+class Spawned final : public StartedExec {
+ public:
+  Spawned(const std::vector<std::string>& args, const EnvMap& env, std::string_view input,
+          const SpawnOptions& options);
+  ExecResult finish() override;
 
-ExecResult SpawnRunner::run(const std::string& path, const EnvMap& env, std::string_view input) {
-  return spawn({path}, env, input, options_);
-}
+ private:
+  // Writes what the stdin pipe takes now; closes it once everything is written or the child
+  // stopped reading. Call with SIGPIPE blocked.
+  void feed();
 
-ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::string_view input,
-                 const SpawnOptions& options) {
-  const std::string& path = args.at(0);
-  UniqueFd in_r, in_w, out_r, out_w, err_r, err_w;
-  make_pipe(in_r, in_w);
-  make_pipe(out_r, out_w);
-  make_pipe(err_r, err_w);
-  if (input.empty()) {
-    in_w.reset();  // the child reads EOF at once
-  } else if (fcntl(in_w.get(), F_SETFL, O_NONBLOCK) != 0) {
+  std::string path_;
+  std::string input_;
+  size_t written_ = 0;
+  UniqueFd in_w_, out_r_, err_r_;
+  std::optional<Clock::time_point> deadline_;
+  std::optional<std::chrono::milliseconds> timeout_;
+  std::optional<Child> child_;
+};
+
+Spawned::Spawned(const std::vector<std::string>& args, const EnvMap& env, std::string_view input,
+                 const SpawnOptions& options)
+    : path_(args.at(0)), input_(input), timeout_(options.timeout) {
+  UniqueFd in_r, out_w, err_w;
+  make_pipe(in_r, in_w_);
+  make_pipe(out_r_, out_w);
+  make_pipe(err_r_, err_w);
+  if (input_.empty()) {
+    in_w_.reset();  // the child reads EOF at once
+  } else if (fcntl(in_w_.get(), F_SETFL, O_NONBLOCK) != 0) {
     // A blocking write would deadlock with a child that writes before it reads.
-    throw os_error("failed to make the stdin pipe of \"" + path + "\" non-blocking");
+    throw os_error("failed to make the stdin pipe of \"" + path_ + "\" non-blocking");
   }
 
   FileActions fa;
-  fa.dup2(in_r.get(), 0, path);
-  fa.dup2(out_w.get(), 1, path);
-  fa.dup2(err_w.get(), 2, path);
+  fa.dup2(in_r.get(), 0, path_);
+  fa.dup2(out_w.get(), 1, path_);
+  fa.dup2(err_w.get(), 2, path_);
 
   std::vector<std::string> env_strings;
   env_strings.reserve(env.size());
@@ -159,40 +176,56 @@ ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::s
   for (auto& a : arg_copies) argv.push_back(a.data());
   argv.push_back(nullptr);
 
-  std::optional<Clock::time_point> deadline;
-  if (options.timeout) deadline = Clock::now() + *options.timeout;
+  if (options.timeout) deadline_ = Clock::now() + *options.timeout;
   pid_t pid = 0;
-  if (int rc = posix_spawn(&pid, path.c_str(), fa.get(), nullptr, argv.data(), envp.data());
+  if (int rc = posix_spawn(&pid, path_.c_str(), fa.get(), nullptr, argv.data(), envp.data());
       rc != 0) {
-    throw os_error("failed to execute \"" + path + "\"", rc);
+    throw os_error("failed to execute \"" + path_ + "\"", rc);
   }
-  Child child(pid, path);
+  child_.emplace(pid, path_);
   in_r.reset();
   out_w.reset();
   err_w.reset();
+  if (in_w_) {
+    const SigpipeBlock no_sigpipe;
+    feed();
+  }
+}
 
+void Spawned::feed() {
+  for (;;) {
+    const ssize_t put = write(in_w_.get(), input_.data() + written_, input_.size() - written_);
+    if (put > 0) written_ += static_cast<size_t>(put);
+    if (written_ == input_.size() || (put < 0 && errno != EAGAIN && errno != EINTR)) {
+      in_w_.reset();
+      return;
+    }
+    if (put < 0 && errno == EAGAIN) return;
+  }
+}
+
+ExecResult Spawned::finish() {
   // Feed stdin and drain both outputs together so that neither side blocks on a full pipe.
   ExecResult result;
-  size_t written = 0;
   std::array<char, 65536> buf;
   const SigpipeBlock no_sigpipe;
   bool expired = false;
-  while (out_r || err_r) {
+  while (out_r_ || err_r_) {
     std::array<pollfd, 3> pfds{};
-    pfds[0] = {out_r ? out_r.get() : -1, POLLIN, 0};
-    pfds[1] = {err_r ? err_r.get() : -1, POLLIN, 0};
-    pfds[2] = {in_w ? in_w.get() : -1, POLLOUT, 0};
-    const int ready = poll(pfds.data(), pfds.size(), poll_timeout(deadline));
+    pfds[0] = {out_r_ ? out_r_.get() : -1, POLLIN, 0};
+    pfds[1] = {err_r_ ? err_r_.get() : -1, POLLIN, 0};
+    pfds[2] = {in_w_ ? in_w_.get() : -1, POLLOUT, 0};
+    const int ready = poll(pfds.data(), pfds.size(), poll_timeout(deadline_));
     if (ready < 0) {
       if (errno == EINTR) continue;
-      throw os_error("failed to wait for the output of \"" + path + "\"");
+      throw os_error("failed to wait for the output of \"" + path_ + "\"");
     }
     if (ready == 0) {  // only with a deadline, which has passed
       expired = true;
       break;
     }
     for (size_t i = 0; i < 2; ++i) {
-      UniqueFd& fd = i == 0 ? out_r : err_r;
+      UniqueFd& fd = i == 0 ? out_r_ : err_r_;
       if (!fd || !(pfds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t got = read(fd.get(), buf.data(), buf.size());
       if (got > 0) {
@@ -201,43 +234,39 @@ ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::s
         fd.reset();
       }
     }
-    if (in_w && (pfds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t put = write(in_w.get(), input.data() + written, input.size() - written);
-      if (put > 0) written += static_cast<size_t>(put);
-      if (put < 0 && errno != EAGAIN && errno != EINTR) in_w.reset();
-      if (written == input.size()) in_w.reset();
-    }
+    if (in_w_ && (pfds[2].revents & (POLLOUT | POLLERR | POLLHUP))) feed();
   }
-  in_w.reset();
+  in_w_.reset();
 
   // Output is closed; the child may still run (it closed its streams, or its last write
   // raced its exit): wait for it, within the deadline. A pidfd turns readable when the child
   // exits, so one poll waits for it and one waitpid reaps it, whenever it ends: the same
   // system calls in every run (the SIGKILL sweeps count them, test/integration/
   // fault_injection_test.cpp). Without pidfds (kernels before 5.3), naps between WNOHANG reaps.
+  Child& child = *child_;
   std::optional<int> status;
-  if (!expired && deadline) {
+  if (!expired && deadline_) {
     // The system call itself: glibc 2.36's <sys/pidfd.h> declares pidfd_open without C
     // linkage. A pidfd is always close-on-exec.
-    const UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    const UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, child.pid(), 0)));
     if (pidfd) {
       for (;;) {
         pollfd p{pidfd.get(), POLLIN, 0};
-        const int ready = poll(&p, 1, poll_timeout(deadline));
+        const int ready = poll(&p, 1, poll_timeout(deadline_));
         if (ready < 0 && errno == EINTR) continue;
-        if (ready < 0) throw os_error("failed to wait for \"" + path + "\"");
+        if (ready < 0) throw os_error("failed to wait for \"" + path_ + "\"");
         expired = ready == 0;
         break;
       }
     }
     if (pidfd && !expired) status = child.reap(true);
   }
-  if (!expired && !deadline) status = child.reap(true);
+  if (!expired && !deadline_) status = child.reap(true);
   for (auto nap = std::chrono::microseconds(50); !expired && !status;
        nap = std::min(nap * 2, std::chrono::microseconds(10000))) {
     status = child.reap(false);
     if (status) break;
-    if (Clock::now() >= *deadline) {
+    if (Clock::now() >= *deadline_) {
       expired = true;
       break;
     }
@@ -246,10 +275,46 @@ ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::s
   if (expired) {
     child.kill();
     status = child.reap(true);
-    result.timed_out_after = options.timeout;
+    result.timed_out_after = timeout_;
   }
   result.exit_code = WIFEXITED(*status) ? WEXITSTATUS(*status) : 128 + WTERMSIG(*status);
   return result;
+}
+
+// What ExecRunner::start's default hands back: a run already finished.
+class Finished final : public StartedExec {
+ public:
+  explicit Finished(ExecResult r) : result_(std::move(r)) {}
+  ExecResult finish() override { return std::move(result_); }
+
+ private:
+  ExecResult result_;
+};
+
+}  // namespace
+
+std::unique_ptr<StartedExec> ExecRunner::start(const std::string& path, const EnvMap& env,
+                                               std::string_view input) {
+  return std::make_unique<Finished>(run(path, env, input));
+}
+
+ExecResult SpawnRunner::run(const std::string& path, const EnvMap& env, std::string_view input) {
+  return spawn({path}, env, input, options_);
+}
+
+std::unique_ptr<StartedExec> SpawnRunner::start(const std::string& path, const EnvMap& env,
+                                                std::string_view input) {
+  return spawn_start({path}, env, input, options_);
+}
+
+std::unique_ptr<StartedExec> spawn_start(const std::vector<std::string>& args, const EnvMap& env,
+                                         std::string_view input, const SpawnOptions& options) {
+  return std::make_unique<Spawned>(args, env, input, options);
+}
+
+ExecResult spawn(const std::vector<std::string>& args, const EnvMap& env, std::string_view input,
+                 const SpawnOptions& options) {
+  return Spawned(args, env, input, options).finish();
 }
 
 std::chrono::milliseconds delegate_timeout(const EnvMap& env) {
@@ -286,18 +351,23 @@ std::string find_plugin(std::string_view type, const std::vector<std::string>& p
               "failed to find plugin \"" + std::string(type) + "\" in path [" + list + "]");
 }
 
-std::string invoke_plugin(ExecRunner& runner, std::string_view type,
-                          const std::vector<std::string>& path, std::string_view command,
-                          EnvMap env, std::string_view input) {
+StartedPlugin start_plugin(ExecRunner& runner, std::string_view type,
+                           const std::vector<std::string>& path, std::string_view command,
+                           EnvMap env, std::string_view input) {
   std::string binary = find_plugin(type, path);
   env["CNI_COMMAND"] = std::string(command);
-  ExecResult r = runner.run(binary, env, input);
+  return StartedPlugin(std::string(type), runner.start(binary, env, input));
+}
+
+std::string StartedPlugin::finish() {
+  ExecResult r = exec_->finish();
+  exec_.reset();
   if (r.timed_out_after) {
     const auto ms = r.timed_out_after->count();
     const std::string limit =
         ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
-    throw Error(kErrInternal, "plugin \"" + std::string(type) + "\" did not finish within " +
-                                  limit + " and was killed (" + std::string(kDelegateTimeoutVar) +
+    throw Error(kErrInternal, "plugin \"" + type_ + "\" did not finish within " + limit +
+                                  " and was killed (" + std::string(kDelegateTimeoutVar) +
                                   " sets the limit)");
   }
   if (r.exit_code == 0) return r.out;
@@ -310,8 +380,14 @@ std::string invoke_plugin(ExecRunner& runner, std::string_view type,
   }
   std::string text = r.err.empty() ? r.out : r.err;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  throw Error(kErrInternal, "plugin \"" + std::string(type) + "\" failed (exit status " +
+  throw Error(kErrInternal, "plugin \"" + type_ + "\" failed (exit status " +
                                 std::to_string(r.exit_code) + "): " + text);
+}
+
+std::string invoke_plugin(ExecRunner& runner, std::string_view type,
+                          const std::vector<std::string>& path, std::string_view command,
+                          EnvMap env, std::string_view input) {
+  return start_plugin(runner, type, path, command, std::move(env), input).finish();
 }
 
 }  // namespace cni

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,11 +29,25 @@ struct SpawnOptions {
   std::optional<std::chrono::milliseconds> timeout{};
 };
 
+// A run that ExecRunner::start began: the child goes on while the caller does other work.
+// Destroying it unfinished kills the child and reaps it.
+class StartedExec {
+ public:
+  virtual ~StartedExec() = default;
+  // Feeds the rest of stdin, collects both outputs and reaps the child, within the runner's
+  // timeout (counted from the start). Once only.
+  virtual ExecResult finish() = 0;
+};
+
 // The seam between the code that runs plugins (IPAM delegation, cnitool) and the OS.
 class ExecRunner {
  public:
   virtual ~ExecRunner() = default;
   virtual ExecResult run(const std::string& path, const EnvMap& env, std::string_view input) = 0;
+  // Starts a run and returns without waiting for it. This default runs it to the end before
+  // returning: runners that start no process (test doubles) need nothing more.
+  virtual std::unique_ptr<StartedExec> start(const std::string& path, const EnvMap& env,
+                                             std::string_view input);
 };
 
 // Runs argv[0] (a path, no PATH lookup, no shell) with `argv`, exactly `env`, and `input` on
@@ -42,12 +57,20 @@ class ExecRunner {
 // already started is then killed and reaped, never left blocked on a pipe nobody drains.
 ExecResult spawn(const std::vector<std::string>& argv, const EnvMap& env, std::string_view input,
                  const SpawnOptions& options = {});
+// spawn() in two halves: the child is started, and as much of `input` as the pipe takes is
+// written at once (a copy is kept for the rest); finish() does the rest of spawn(). Between
+// the two the child's output waits in its pipes: a child that writes more than a pipe holds
+// (64 KiB) waits for finish() to drain it.
+std::unique_ptr<StartedExec> spawn_start(const std::vector<std::string>& argv, const EnvMap& env,
+                                         std::string_view input, const SpawnOptions& options = {});
 
 // spawn() of the plugin binary alone.
 class SpawnRunner : public ExecRunner {
  public:
   explicit SpawnRunner(SpawnOptions options = {}) : options_(options) {}
   ExecResult run(const std::string& path, const EnvMap& env, std::string_view input) override;
+  std::unique_ptr<StartedExec> start(const std::string& path, const EnvMap& env,
+                                     std::string_view input) override;
 
  private:
   SpawnOptions options_;
@@ -78,5 +101,23 @@ std::string find_plugin(std::string_view type, const std::vector<std::string>& p
 std::string invoke_plugin(ExecRunner& runner, std::string_view type,
                           const std::vector<std::string>& path, std::string_view command,
                           EnvMap env, std::string_view input);
+
+// invoke_plugin() in two halves, through ExecRunner::start: the plugin runs while the caller
+// goes on. Starting throws what invoke_plugin throws before the plugin runs (no such plugin,
+// an OS failure to start it); finish() returns its stdout or throws as invoke_plugin does.
+class StartedPlugin {
+ public:
+  StartedPlugin(std::string type, std::unique_ptr<StartedExec> exec)
+      : type_(std::move(type)), exec_(std::move(exec)) {}
+  // Once only.
+  std::string finish();
+
+ private:
+  std::string type_;
+  std::unique_ptr<StartedExec> exec_;
+};
+StartedPlugin start_plugin(ExecRunner& runner, std::string_view type,
+                           const std::vector<std::string>& path, std::string_view command,
+                           EnvMap env, std::string_view input);
 
 }  // namespace cni

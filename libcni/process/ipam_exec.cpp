@@ -13,10 +13,23 @@ namespace cni {
 
 namespace {
 
-std::string run_delegate(const CmdArgs& args, std::string_view command) {
+StartedPlugin start_delegate(const CmdArgs& args, std::string_view command) {
   std::string type = ipam_type(args.conf);
   args.log.debug("delegating " + std::string(command) + " to IPAM plugin \"" + type + "\"");
-  return invoke_plugin(args.exec, type, args.env.path, command, args.environ, args.stdin_data);
+  return start_plugin(args.exec, type, args.env.path, command, args.environ, args.stdin_data);
+}
+
+std::string run_delegate(const CmdArgs& args, std::string_view command) {
+  return start_delegate(args, command).finish();
+}
+
+Result parse_ipam_add(const CmdArgs& args, const std::string& out) {
+  auto j = nlohmann::json::parse(out, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    throw Error(kErrDecode, "failed to decode the result of IPAM plugin \"" + ipam_type(args.conf) +
+                                "\": " + quote_value(out));
+  }
+  return parse_result(j, "ipam result");
 }
 
 }  // namespace
@@ -26,15 +39,7 @@ std::string ipam_type(const NetConf& conf) {
   return Fields(conf.ipam, "ipam").required_str("type");
 }
 
-Result ipam_add(const CmdArgs& args) {
-  std::string out = run_delegate(args, "ADD");
-  auto j = nlohmann::json::parse(out, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    throw Error(kErrDecode, "failed to decode the result of IPAM plugin \"" + ipam_type(args.conf) +
-                                "\": " + quote_value(out));
-  }
-  return parse_result(j, "ipam result");
-}
+Result ipam_add(const CmdArgs& args) { return parse_ipam_add(args, run_delegate(args, "ADD")); }
 
 void add_ipam_result(Result& result, const Result& ipam, std::string_view type, int iface_index) {
   if (ipam.ips.empty()) {
@@ -56,24 +61,27 @@ bool ipam_independent_of_link(std::string_view type) {
 }
 
 void EarlyIpamAdd::start() {
-  if (started_.valid() || !ipam_independent_of_link(ipam_type(args_.conf))) return;
-  const CmdArgs& args = args_;
-  try {
-    started_ = std::async(std::launch::async, [&args] { return ipam_add(args); });
-  } catch (const std::system_error& e) {
-    throw std::system_error(e.code(), "failed to start a thread for the IPAM ADD");
-  }
+  if (started_ || out_ || error_ || !ipam_independent_of_link(ipam_type(args_.conf))) return;
+  started_.emplace(start_delegate(args_, "ADD"));
 }
 
 EarlyIpamAdd::~EarlyIpamAdd() { wait(); }
 
 Result EarlyIpamAdd::result() {
-  if (started_.valid()) return started_.get();
-  return ipam_add(args_);
+  if (!started_ && !out_ && !error_) return ipam_add(args_);
+  wait();
+  if (error_) std::rethrow_exception(error_);
+  return parse_ipam_add(args_, *out_);
 }
 
 void EarlyIpamAdd::wait() noexcept {
-  if (started_.valid()) started_.wait();
+  if (!started_) return;
+  try {
+    out_ = started_->finish();
+  } catch (...) {
+    error_ = std::current_exception();
+  }
+  started_.reset();
 }
 
 }  // namespace cni

@@ -1,9 +1,11 @@
 #pragma once
 
-#include <future>
+#include <exception>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "libcni/process/invoke.h"
 #include "libcni/protocol/result.h"
 #include "libcni/protocol/skel.h"
 
@@ -36,11 +38,12 @@ void add_ipam_result(Result& result, const Result& ipam, std::string_view type, 
 // interface and an unknown plugin may look at it, so those run after it is created.
 bool ipam_independent_of_link(std::string_view type);
 
-// An IPAM ADD started ahead: when the IPAM type is independent of the link, start() runs the
-// exec on a second thread while the plugin creates the interface (about 1-3 ms of an ADD
-// overlap); otherwise nothing happens until result(). The thread inherits the caller's netns,
-// so call start() in the runtime's netns. Construct it before the Rollback, register the
-// undo (wait(), then ipam_del: SPEC, a delegate whose ADD failed gets a DEL too), then call
+// An IPAM ADD started ahead: when the IPAM type is independent of the link, start() spawns
+// the delegate and returns at once, and it runs while the plugin creates the interface (about
+// 1-2 ms of an ADD overlap); otherwise nothing happens until result(). No thread is involved:
+// the child runs on its own and result() collects it. It is spawned in the caller's netns, so
+// call start() in the runtime's netns. Construct it before the Rollback, register the undo
+// (wait(), then ipam_del: SPEC, a delegate whose ADD failed gets a DEL too), then call
 // start(): the undo then always finds a constructed object, whether or not start() threw, and
 // the DEL never overtakes the ADD.
 class EarlyIpamAdd {
@@ -50,20 +53,24 @@ class EarlyIpamAdd {
   EarlyIpamAdd(const EarlyIpamAdd&) = delete;
   EarlyIpamAdd& operator=(const EarlyIpamAdd&) = delete;
 
-  // Starts a store-only IPAM's ADD (see ipam_independent_of_link). Throws std::system_error
-  // "failed to start a thread for the IPAM ADD: ..." when no thread can be made (a full pids
-  // cgroup); the object stays usable.
+  // Starts a store-only IPAM's ADD (see ipam_independent_of_link). Throws what starting a
+  // delegate throws: Error{kErrInvalidConfig} when ipam.type is not on CNI_PATH,
+  // std::system_error "failed to execute ..." when no process can be made (a full pids
+  // cgroup); the object stays usable and nothing was started.
   void start();
   // The delegate's result (rethrowing its error), running the ADD now if it was not started.
   // Once only.
   Result result();
-  // Waits until a started ADD has finished; returns at once when none was started. Never
-  // throws.
+  // Waits until a started ADD has finished, keeping its outcome for result(); returns at once
+  // when none was started. Never throws.
   void wait() noexcept;
 
  private:
   const CmdArgs& args_;
-  std::future<Result> started_;
+  std::optional<StartedPlugin> started_;
+  // A started ADD's outcome, once wait() has collected it: its stdout, or what it threw.
+  std::optional<std::string> out_;
+  std::exception_ptr error_;
 };
 
 }  // namespace cni

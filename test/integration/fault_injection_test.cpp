@@ -31,10 +31,10 @@
 //
 // Most rows trace the plugin's main thread only (no -f): a running IPAM child is orphaned, as
 // when a runtime's timeout kills a plugin, and finishes on its own; we wait for it before DEL.
-// The "follow" row (strace -f) counts and kills across every thread and child: the IPAM ADD
-// that macvlan runs on a second thread while it creates the link (cni::EarlyIpamAdd), the
-// spawn of the IPAM child, and host-local inside that child (a killed host-local makes
-// macvlan's ADD fail and roll back, exit 1). With several threads the k-th call is not the
+// The "follow" row (strace -f) counts and kills across every thread and child: macvlan, the
+// IPAM child it spawns before it creates the link (cni::EarlyIpamAdd) until its exec, and
+// host-local inside that child (a killed host-local makes macvlan's ADD fail and roll back,
+// exit 1). With several threads the k-th call is not the
 // same call in every run (and strace counts per tracee, see count_calls). A kill point may
 // thus fall past the end (the ADD then succeeds; the same happens in a sanitizer build, whose
 // runtime makes calls of its own): such a row requires at least 90% of its points to kill.
@@ -112,7 +112,7 @@ const std::vector<FaultTarget> kTargets = {
      {"openat", "write", "flock", "renameat", "rename", "unlink", "unlinkat", "mkdir", "mkdirat",
       "fsync", "fdatasync", "ftruncate", "close", "utimensat", "linkat", "getdents64"}},
     {"macvlan", {"global-ipam", 28, false}, true, 4, kMacvlanSyscalls},
-    // macvlan's IPAM thread and host-local in its child process.
+    // macvlan, the IPAM child it spawns before making the link, and host-local in it.
     {"macvlan",
      {},
      true,
@@ -936,19 +936,19 @@ TEST_CASE(
   WARN("bandwidth: " << kills << " kill points");
 }
 
-// macvlan starts a store-only IPAM's ADD on a second thread (cni::EarlyIpamAdd::start). When
-// no thread can be made (clone3 fails with EAGAIN, as in a full pids cgroup), ADD must fail
-// with an error that says so and leave nothing: its rollback (the IPAM DEL registered before
-// the start) once dereferenced an EarlyIpamAdd that had never been constructed.
-TEST_CASE("fault injection: macvlan whose IPAM thread cannot start fails and leaves nothing",
+// macvlan spawns a store-only IPAM's ADD before it creates the link (cni::EarlyIpamAdd::start).
+// When no process can be made (clone3 fails with EAGAIN, as in a full pids cgroup), ADD must
+// fail with an error that says so and leave nothing: its rollback (the IPAM DEL registered
+// before the start) once dereferenced an EarlyIpamAdd that had never been constructed.
+TEST_CASE("fault injection: macvlan whose IPAM child cannot start fails and leaves nothing",
           "[fault]") {
   World w;
   const std::set<std::string> host_links = w.host.links();
   TempNetns pod{"fit"};
-  const std::string cid = unique_name("nothread", 40);
+  const std::string cid = unique_name("nochild", 40);
   const FaultTarget t{"macvlan", {}, true, 4, {}};
-  // glibc's pthread_create makes its thread with clone3 and does not fall back on EAGAIN; the
-  // first clone3 of ADD is that thread (the IPAM child comes later, from it).
+  // glibc's posix_spawn makes its child with clone3 and does not fall back on EAGAIN; the first
+  // clone3 of ADD is the IPAM ADD's child (the rollback's IPAM DEL, the second, runs).
   auto argv = traced_argv(w, t, "clone3", "/dev/null", {"-e", "inject=clone3:error=EAGAIN:when=1"});
   cni::ExecResult r = cni::spawn(argv, traced_env(cid, pod.path()), w.conf().dump());
   INFO(r.out << r.err);
@@ -956,8 +956,9 @@ TEST_CASE("fault injection: macvlan whose IPAM thread cannot start fails and lea
   json error;
   REQUIRE_NOTHROW(error = json::parse(r.out));
   CHECK(error.at("code") == 999);
-  CHECK(error.at("msg") ==
-        "failed to start a thread for the IPAM ADD: Resource temporarily unavailable");
+  CHECK_THAT(error.at("msg").get<std::string>(),
+             Catch::StartsWith("failed to execute \"") &&
+                 Catch::EndsWith("/host-local\": Resource temporarily unavailable"));
   CHECK(pod.links() == std::set<std::string>{"lo"});
   CHECK(w.host.links() == host_links);
   CHECK(w.leases().empty());

@@ -401,7 +401,7 @@ TEST_CASE("macvlan ADD rolls back when IPAM or configuration fails", "[macvlan]"
 }
 
 TEST_CASE("macvlan kills an IPAM delegate that never answers and rolls back", "[macvlan]") {
-  // "static" is exec'd on macvlan's IPAM thread while the link is made, any other type after.
+  // "static" is spawned before the link is made and collected after it, any other type after.
   for (const std::string type : {"strait-hang-ipam", "static"}) {
     DYNAMIC_SECTION("IPAM type " << type) {
       Lab lab;

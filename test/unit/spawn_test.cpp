@@ -1,11 +1,14 @@
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include <catch2/catch.hpp>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "libcni/core/error.h"
 #include "libcni/process/invoke.h"
@@ -108,4 +111,48 @@ TEST_CASE("invoke_plugin names a delegate killed at the timeout", "[spawn]") {
           "plugin \"sleepy-ipam\" did not finish within 300 ms and was killed "
           "(STRAIT_DELEGATE_TIMEOUT sets the limit)");
   }
+}
+
+TEST_CASE("spawn_start: the child runs while the caller goes on, finish() collects it", "[spawn]") {
+  strait::unit::TmpDir dir;
+  const std::string fifo = dir.path() + "/go";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  // The child waits for a line on the FIFO before it reads stdin: opening the FIFO for writing
+  // below returns only once the child has opened it, so spawn_start must have returned with
+  // the child still running (were it to wait for the child, this test would hang).
+  auto started =
+      cni::spawn_start({"/bin/sh", "-c", "read line < \"$0\"; echo \"$line\"; cat", fifo}, {},
+                       "the input", within(60s));
+  std::ofstream(fifo) << "go\n";
+  const cni::ExecResult r = started->finish();
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "go\nthe input");
+  CHECK_FALSE(r.timed_out_after);
+}
+
+TEST_CASE("spawn_start: more stdin than a pipe holds is fed by finish()", "[spawn]") {
+  const std::string input(3 << 20, 'y');
+  auto started = cni::spawn_start({"/bin/cat"}, {}, input);
+  const cni::ExecResult r = started->finish();
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == input);
+}
+
+TEST_CASE("spawn_start: a run dropped unfinished is killed and reaped", "[spawn]") {
+  strait::unit::TmpDir dir;
+  const std::string pid_file = dir.path() + "/pid";
+  auto started = cni::spawn_start(
+      {"/bin/sh", "-c", "echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 1000", pid_file},
+      {}, "");
+  pid_t pid = 0;
+  for (int i = 0; i < 10000 && pid == 0; ++i) {
+    std::ifstream in(pid_file);
+    if (!(in >> pid)) std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE(pid > 1);
+  CHECK(kill(pid, 0) == 0);
+  started.reset();
+  // Killed and reaped: not even a zombie is left to signal.
+  CHECK(kill(pid, 0) == -1);
+  CHECK(errno == ESRCH);
 }
