@@ -21,6 +21,7 @@
 
 #include "ipam/global/file_watch.h"
 #include "libcni/core/error.h"
+#include "libcni/core/hash.h"
 
 namespace ipam {
 
@@ -251,41 +252,38 @@ FileStore::TmpFile FileStore::create_tmp(const std::string& tag) {
   }
 }
 
+std::string FileStore::lock_file(const std::string& key) const {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const uint64_t stripe = cni::stable_hash64({key}) % kLockStripes;
+  return root_ + "/" + kLocks + "/" + kHex[stripe >> 4] + kHex[stripe & 0xf];
+}
+
 UniqueFd FileStore::lock(const std::string& key) {
-  std::string path = root_ + "/" + kLocks + "/" + key;
+  const std::string path = lock_file(key);
   auto deadline = std::chrono::steady_clock::now() + lock_timeout_;
   auto pause = std::chrono::microseconds(100);
+  UniqueFd fd;
   for (;;) {
-    UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
-    if (!fd) {
-      if (errno != ENOENT) throw os_error("open lock", path);
-      // The directory is missing, or a delete of the last key beside it removed it after we
-      // made it: make it (again), but not forever (a directory that cannot hold the file,
-      // such as a dangling symbolic link, would keep us here): past the deadline, the error.
-      if (std::chrono::steady_clock::now() >= deadline) throw os_error("open lock", path, ENOENT);
-      make_dirs(root_, std::string(kLocks) + "/" + parent_of(key), false);
-      continue;
+    fd.reset(open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (fd) break;
+    if (errno != ENOENT) throw os_error("open lock", path);
+    // .locks/ is missing (the store's first write): make it, but not forever (a .locks that
+    // cannot hold the file, such as a dangling symbolic link, would keep us here): past the
+    // deadline, the error.
+    if (std::chrono::steady_clock::now() >= deadline) throw os_error("open lock", path, ENOENT);
+    make_dirs(root_, kLocks, false);
+  }
+  for (;;) {
+    if (flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) throw os_error("lock", path);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      throw cni::Error(cni::kErrTryAgainLater,
+                       "timed out after " + std::to_string(lock_timeout_.count()) +
+                           " ms waiting for the lock of " + key + " in " + describe());
     }
-    for (;;) {
-      if (flock(fd.get(), LOCK_EX | LOCK_NB) == 0) break;
-      if (errno == EINTR) continue;
-      if (errno != EWOULDBLOCK) throw os_error("lock", path);
-      if (std::chrono::steady_clock::now() >= deadline) {
-        throw cni::Error(cni::kErrTryAgainLater,
-                         "timed out after " + std::to_string(lock_timeout_.count()) +
-                             " ms waiting for the lock of " + key + " in " + describe());
-      }
-      std::this_thread::sleep_for(pause);
-      pause = std::min(pause * 2, std::chrono::microseconds(5000));
-    }
-    // A deleter unlinks the lock file while holding it: a lock on an unlinked inode
-    // protects nothing, so check that the path still names what we locked.
-    struct stat held {};
-    struct stat now {};
-    if (fstat(fd.get(), &held) != 0) throw os_error("stat lock", path);
-    if (stat(path.c_str(), &now) == 0 && now.st_ino == held.st_ino && now.st_dev == held.st_dev) {
-      return fd;
-    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
   }
 }
 
@@ -403,13 +401,9 @@ bool FileStore::erase_if(const std::string& key, int64_t expected) {
   auto current = read(key, path);
   if (!current || current->revision != expected) return false;
   if (unlink(path.c_str()) != 0) throw os_error("remove", path);
-  // The lock file goes too (while locked: see lock()), and so do directories left empty
-  // (handles/<network>/<containerID>/ would pile up otherwise). Best effort: a writer that
-  // loses its directory to this makes it again.
-  std::string lock_path = root_ + "/" + kLocks + "/" + key;
-  unlink(lock_path.c_str());
+  // Directories left empty go too (handles/<network>/<containerID>/ would pile up
+  // otherwise). Best effort: a writer that loses its directory to this makes it again.
   for (std::string dir = parent_of(key); dir.find('/') != std::string::npos; dir = parent_of(dir)) {
-    rmdir((root_ + "/" + kLocks + "/" + dir).c_str());
     if (rmdir((root_ + "/" + dir).c_str()) != 0) break;
   }
   return true;

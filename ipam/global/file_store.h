@@ -17,10 +17,14 @@ namespace ipam {
 //
 //   <root>/<key>         "<revision>\n<value>": the key "blocks/p/10.0.0.32-27" is the file
 //                        <root>/blocks/p/10.0.0.32-27
-//   <root>/.locks/<key>  the key's lock: flock()ed, exclusively, around each compare-and-swap
+//   <root>/.locks/<xx>   the lock of the keys whose stable hash falls on it (256 files, 00 to
+//                        ff, made once each and never removed): flock()ed, exclusively, around
+//                        each compare-and-swap
 //   <root>/.tmp/         where new versions are written before they are renamed into place
 //
-// No global lock: a write locks its own key only, and readers take no lock at all (a
+// No global lock: a write locks its own key's lock file only (shared with the keys that hash
+// to the same one: a key lock is held for one compare-and-swap, and never with another), and
+// readers take no lock at all (a
 // rename replaces a file atomically, so a reader sees the old or the new version, never a
 // mix). Crash-safe: a new version is written to a temporary file and renamed into place (a
 // new key), or exchanged with the old version (renameat2(RENAME_EXCHANGE), an existing key on
@@ -64,8 +68,15 @@ namespace ipam {
 // revision later than any it had, unless the clock went back by more than the time between
 // the two, so a compare-and-swap prepared before the delete fails.
 //
-// A deleted key also loses its lock file, unlinked while locked; whoever waited on the old
-// lock notices (the path no longer names the inode it locked) and locks the new one.
+// Lock files are shared and kept: a key written for the first time creates no lock file,
+// directory or inode beyond its own record (its directories, and for a new store the lock
+// file). Inode creation is what a write costs most on some file systems (ext4 without a
+// journal scans past every recently freed inode: docs/benchmarks.md, global-ipam). Earlier
+// versions kept one lock file per key, .locks/<key>, removed with the key: what they left
+// under .locks/ is unused and may be deleted. A process of such a version and one of this
+// version must not write one store at the same time, since they lock different files: on
+// one node the node lock (node_lock.h) keeps ADDs and DELs apart anyway; a store shared by
+// several nodes is upgraded on all of them together.
 class FileStore : public KvStore {
  public:
   // Creates `root` (mode 0700, with missing parents) unless it exists, and removes what dead
@@ -85,6 +96,9 @@ class FileStore : public KvStore {
   std::string describe() const override { return "file store " + root_; }
 
   const std::string& root() const { return root_; }
+  // The lock file that `key`'s writes flock (see above); for tests and operators.
+  std::string lock_file(const std::string& key) const;
+  static constexpr uint64_t kLockStripes = 256;
 
  private:
   // A new file in .tmp/, locked (see sweep_tmp), named <tag><pid>-<instance>-<counter>.

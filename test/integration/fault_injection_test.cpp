@@ -47,10 +47,9 @@
 // only the bystander (added first, so it claims the first block): with blockSize 28 the
 // killed ADD takes an address of the node's block (the steady state), with blockSize 32
 // (one address per block) it claims a block of its own (pool record, index entry, block).
-// The store's .locks/ and .tmp/ hold no state and are not compared: a kill before the first
-// write of the handle record leaves its empty lock file (.locks/handles/<net>/<cid>/<ifname>,
-// which no DEL removes since there is no record to delete), and a kill before a rename leaves
-// a temporary file (removed by the next process that opens the store: its writer is dead).
+// The store's .locks/ and .tmp/ hold no state and are not compared: .locks/ holds the shared
+// key lock files (kept for good), and a kill before a rename leaves a temporary file (removed
+// by the next process that opens the store: its writer is dead).
 //
 // A new executable joins with one kTargets row; one that needs a kernel this machine lacks
 // joins kVmTargets, run by its VM suite.

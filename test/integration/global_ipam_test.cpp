@@ -307,7 +307,7 @@ TEST_CASE("global-ipam: kill -9 mid-ADD, then GC: no leak", "[global-ipam]") {
   SECTION("killed while its block write waits for the block's lock") {
     // Hold the block's lock as a competing writer would; the ADD writes its handle intent
     // and then blocks on the block. Kill it there.
-    std::string lock_path = dir.path() + "/.locks/" + blocks[0].key;
+    std::string lock_path = store.lock_file(blocks[0].key);
     cni::UniqueFd lock(open(lock_path.c_str(), O_RDWR | O_CLOEXEC));
     REQUIRE(lock);
     REQUIRE(flock(lock.get(), LOCK_EX) == 0);

@@ -94,12 +94,19 @@ TEST_CASE("file store: list by prefix, sorted, deleted keys tidy up", "[global-i
   CHECK(s.list("nothing/").empty());
   CHECK_THROWS_AS(s.list("handles"), std::invalid_argument);
 
-  // Removing the last key of a container removes its directories (data and lock).
+  // Removing the last key of a container removes its directories.
   auto e = s.get("handles/net/c2/eth0");
   REQUIRE(s.erase_if(e->key, e->revision));
   CHECK_FALSE(fs::exists(d.path() + "/handles/net/c2"));
-  CHECK_FALSE(fs::exists(d.path() + "/.locks/handles/net/c2"));
   CHECK(fs::exists(d.path() + "/handles/net/c1"));
+  // The key locks are shared files, made once and kept: no directory, no file per key.
+  std::set<std::string> lock_files;
+  for (const auto& entry : fs::directory_iterator(d.path() + "/.locks")) {
+    CHECK(entry.is_regular_file());
+    lock_files.insert(entry.path().string());
+  }
+  CHECK(lock_files.size() <= FileStore::kLockStripes);
+  CHECK(lock_files.count(s.lock_file("handles/net/c2/eth0")) == 1);
   // And writing there again recreates them.
   REQUIRE(s.put_if("handles/net/c2/eth0", "again", 0));
   CHECK(s.get("handles/net/c2/eth0")->value == "again");
@@ -157,7 +164,8 @@ TEST_CASE("file store: a held lock times out with code 11", "[global-ipam][file-
   FileStore s(d.path(), 150ms);
   REQUIRE(s.put_if("nodes/n1", "v", 0));
   // Another process holds the key's lock (flock is per open file description: same here).
-  cni::UniqueFd fd(open((d.path() + "/.locks/nodes/n1").c_str(), O_RDWR | O_CLOEXEC));
+  CHECK(s.lock_file("nodes/n1") == d.path() + "/.locks/0a");  // a stable hash, pinned
+  cni::UniqueFd fd(open(s.lock_file("nodes/n1").c_str(), O_RDWR | O_CLOEXEC));
   REQUIRE(fd);
   REQUIRE(flock(fd.get(), LOCK_EX) == 0);
   // The behaviour, not the time (this also runs under sanitizers): the write gives up with
@@ -171,7 +179,8 @@ TEST_CASE("file store: a held lock times out with code 11", "[global-ipam][file-
           "timed out after 150 ms waiting for the lock of nodes/n1 in file store " + d.path());
   }
   CHECK(s.get("nodes/n1")->value == "v");  // nothing changed
-  // Other keys are not locked by it: no global lock.
+  // Keys on other lock files are not locked by it: no global lock.
+  REQUIRE(s.lock_file("nodes/n2") != s.lock_file("nodes/n1"));
   CHECK(s.put_if("nodes/n2", "v", 0));
   // Readers take no lock.
   CHECK(s.get("nodes/n1"));
@@ -184,10 +193,11 @@ TEST_CASE("file store: a lock directory that cannot hold its lock file is an err
           "[global-ipam][file-store]") {
   Dir d;
   { REQUIRE(FileStore(d.path(), 100ms).put_if("nodes/n1", "v", 0)); }
-  // The lock's directory .locks/handles/n/c is a dangling symbolic link: mkdir says it exists,
-  // and opening a file in it says ENOENT, however often the directory is made again.
-  fs::create_directories(d.path() + "/.locks/handles/n");
-  fs::create_directory_symlink(d.path() + "/gone", d.path() + "/.locks/handles/n/c");
+  // The locks' directory .locks is a dangling symbolic link: mkdir says it exists, and
+  // opening a file in it says ENOENT, however often the directory is made again.
+  fs::remove_all(d.path() + "/.locks");
+  fs::create_directory_symlink(d.path() + "/gone", d.path() + "/.locks");
+  const std::string lock_file = FileStore(d.path(), 100ms).lock_file("handles/n/c/eth0");
   // In a child, so that a store that never gives up fails this test instead of hanging it.
   pid_t pid = fork();
   REQUIRE(pid >= 0);
@@ -196,8 +206,7 @@ TEST_CASE("file store: a lock directory that cannot hold its lock file is an err
       FileStore(d.path(), 100ms).put_if("handles/n/c/eth0", "v", 0);
       _exit(3);
     } catch (const std::system_error& e) {
-      bool named =
-          std::string(e.what()).find(d.path() + "/.locks/handles/n/c/eth0") != std::string::npos;
+      bool named = std::string(e.what()).find(lock_file) != std::string::npos;
       _exit(e.code().value() == ENOENT && named ? 0 : 4);
     } catch (...) {
       _exit(5);
