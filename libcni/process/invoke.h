@@ -60,7 +60,10 @@ ExecResult spawn(const std::vector<std::string>& argv, const EnvMap& env, std::s
 // spawn() in two halves: the child is started, and as much of `input` as the pipe takes is
 // written at once (a copy is kept for the rest); finish() does the rest of spawn(). Between
 // the two the child's output waits in its pipes: a child that writes more than a pipe holds
-// (64 KiB) waits for finish() to drain it.
+// (64 KiB) waits for finish() to drain it. For its first 5 ms (longer only until finish()
+// waits), the child may not run on the CPU the caller was on when it started it (when the
+// caller may use another), so that the two run side by side; then it gets the caller's CPU
+// set back.
 std::unique_ptr<StartedExec> spawn_start(const std::vector<std::string>& argv, const EnvMap& env,
                                          std::string_view input, const SpawnOptions& options = {});
 

@@ -1,3 +1,4 @@
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -155,4 +156,45 @@ TEST_CASE("spawn_start: a run dropped unfinished is killed and reaped", "[spawn]
   // Killed and reaped: not even a zombie is left to signal.
   CHECK(kill(pid, 0) == -1);
   CHECK(errno == ESRCH);
+}
+
+TEST_CASE("spawn_start: the child runs off the caller's CPU for a while, then on all of them",
+          "[spawn]") {
+  cpu_set_t mine;
+  REQUIRE(sched_getaffinity(0, sizeof mine, &mine) == 0);
+  const int n = CPU_COUNT(&mine);
+  strait::unit::TmpDir dir;
+  const std::string pid_file = dir.path() + "/pid", fifo = dir.path() + "/go";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  auto started = cni::spawn_start(
+      {"/bin/sh", "-c", "echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; read line < \"$1\"", pid_file,
+       fifo},
+      {}, "", within(60s));
+  pid_t pid = 0;
+  for (int i = 0; i < 10000 && pid == 0; ++i) {
+    std::ifstream in(pid_file);
+    if (!(in >> pid)) std::this_thread::sleep_for(1ms);
+  }
+  REQUIRE(pid > 1);
+  auto allowed = [pid] {
+    cpu_set_t set;
+    return sched_getaffinity(pid, sizeof set, &set) == 0 ? CPU_COUNT(&set) : -1;
+  };
+  // Every CPU of ours but one (ours when it started the child), when we have more than one.
+  CHECK(allowed() == (n >= 2 ? n - 1 : n));
+  // However long it takes to get here: the child gets all of ours back only while finish()
+  // waits for it (5 ms into its life). It exits once told to,
+  // and it is told once it has them (or after 10 s, to fail rather than hang).
+  bool restored = false;
+  std::thread opener([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!(restored = allowed() == n) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    std::ofstream(fifo) << "go\n";
+  });
+  const cni::ExecResult r = started->finish();
+  opener.join();
+  CHECK(restored);
+  CHECK(r.exit_code == 0);
 }
