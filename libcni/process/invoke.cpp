@@ -136,9 +136,9 @@ int poll_timeout(const std::optional<Clock::time_point>& deadline) {
 // parent's CPU, which the parent leaves idle once it waits, for that long at most. Given back
 // as soon as the parent waits, the child lost most of what this gains (4.47 and 4.10 ms per
 // vxlan ADD against 3.87 and 3.57 in the same rotations), and given back when it closes its
-// output, about 0.3 ms (3.96 and 4.03 against 3.67 and 3.75): a sched_setaffinity on a task
-// that is exiting delays its reaping. A child that ends, or a spawn without a deadline, never
-// needs it back. Best effort: a failure changes nothing but where the child runs.
+// output (it is then nearly always exiting), about 0.3 ms (3.96 and 4.03 against 3.67 and
+// 3.75; why, not found). A child that ends within its time off never needs the set back. Best
+// effort: a failure changes nothing but where the child runs.
 constexpr std::chrono::milliseconds kOffThisCpuFor{5};
 
 class OffThisCpu {
@@ -307,8 +307,7 @@ ExecResult Spawned::finish() {
       for (;;) {
         pollfd p{pidfd.get(), POLLIN, 0};
         // A child that closed its output and goes on running gets its time off this CPU
-        // ended too. (Not at once: a child that is exiting, the usual case, took about 0.3 ms
-        // longer to be reaped after a sched_setaffinity.)
+        // ended too; not at once, which cost about 0.3 ms per vxlan ADD (see OffThisCpu).
         const bool off = off_this_cpu_ && off_this_cpu_->active();
         const auto wake = off ? std::min(*deadline_, off_this_cpu_->until()) : *deadline_;
         const int ready = poll(&p, 1, poll_timeout(wake));
