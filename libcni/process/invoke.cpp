@@ -180,6 +180,9 @@ class Spawned final : public StartedExec {
   // Writes what the stdin pipe takes now; closes it once everything is written or the child
   // stopped reading. Call with SIGPIPE blocked.
   void feed();
+  // When finish()'s polls return at the latest: the deadline, or before it the end of the
+  // child's time off this CPU, whose set it gives back once that has passed.
+  std::optional<Clock::time_point> next_wake();
 
   std::string path_;
   std::string input_;
@@ -250,6 +253,15 @@ void Spawned::feed() {
   }
 }
 
+std::optional<Clock::time_point> Spawned::next_wake() {
+  if (!off_this_cpu_ || !off_this_cpu_->active()) return deadline_;
+  if (Clock::now() >= off_this_cpu_->until()) {
+    off_this_cpu_->release();
+    return deadline_;
+  }
+  return deadline_ ? std::min(*deadline_, off_this_cpu_->until()) : off_this_cpu_->until();
+}
+
 ExecResult Spawned::finish() {
   // Feed stdin and drain both outputs together so that neither side blocks on a full pipe.
   ExecResult result;
@@ -261,14 +273,7 @@ ExecResult Spawned::finish() {
     pfds[0] = {out_r_ ? out_r_.get() : -1, POLLIN, 0};
     pfds[1] = {err_r_ ? err_r_.get() : -1, POLLIN, 0};
     pfds[2] = {in_w_ ? in_w_.get() : -1, POLLOUT, 0};
-    // Wake up for the deadline, and for the end of the child's time off this CPU.
-    const bool off = off_this_cpu_ && off_this_cpu_->active();
-    if (off && Clock::now() >= off_this_cpu_->until()) off_this_cpu_->release();
-    std::optional<Clock::time_point> wake = deadline_;
-    if (off_this_cpu_ && off_this_cpu_->active()) {
-      wake = wake ? std::min(*wake, off_this_cpu_->until()) : off_this_cpu_->until();
-    }
-    const int ready = poll(pfds.data(), pfds.size(), poll_timeout(wake));
+    const int ready = poll(pfds.data(), pfds.size(), poll_timeout(next_wake()));
     if (ready < 0) {
       if (errno == EINTR) continue;
       throw os_error("failed to wait for the output of \"" + path_ + "\"");
@@ -308,15 +313,10 @@ ExecResult Spawned::finish() {
         pollfd p{pidfd.get(), POLLIN, 0};
         // A child that closed its output and goes on running gets its time off this CPU
         // ended too; not at once, which cost about 0.3 ms per vxlan ADD (see OffThisCpu).
-        const bool off = off_this_cpu_ && off_this_cpu_->active();
-        const auto wake = off ? std::min(*deadline_, off_this_cpu_->until()) : *deadline_;
-        const int ready = poll(&p, 1, poll_timeout(wake));
+        const int ready = poll(&p, 1, poll_timeout(next_wake()));
         if (ready < 0 && errno == EINTR) continue;
         if (ready < 0) throw os_error("failed to wait for \"" + path_ + "\"");
-        if (ready == 0 && off && Clock::now() < *deadline_) {
-          off_this_cpu_->release();
-          continue;
-        }
+        if (ready == 0 && Clock::now() < *deadline_) continue;  // time off over
         expired = ready == 0;
         break;
       }
